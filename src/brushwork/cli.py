@@ -1,0 +1,190 @@
+"""The ``brushwork`` command: ``paint``, ``demo`` and ``info``. Flags are built from ``Config``."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__, images
+from .config import Config, ConfigError
+from .data import STARRY_NIGHT, TUBINGEN
+from .devices import DeviceError
+from .engine import Painting, stylize_iter
+from .weights import WeightsError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+_ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError)
+
+
+def _parser_for(tp) -> tuple[typing.Callable[[str], object], str | None]:
+    """(parse function, metavar) for a Config field's type."""
+    args = [a for a in typing.get_args(tp) if a is not type(None)]
+    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
+        tp = args[0]
+    if typing.get_origin(tp) is tuple:
+        item = typing.get_args(tp)[0]
+        return (lambda s: tuple(_scalar(item, x.strip()) for x in s.split(",") if x.strip())), "A,B,…"
+    return (lambda s: _scalar(tp, s)), None
+
+
+def _scalar(tp, text: str):
+    try:
+        return tp(text)
+    except ValueError:
+        kind = {int: "a whole number", float: "a number"}.get(tp, tp.__name__)
+        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+
+
+def add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Config field; defaults come from the dataclass (shown in --help)."""
+    hints = typing.get_type_hints(Config)
+    group = parser.add_argument_group("painting options")
+    for f in dataclasses.fields(Config):
+        flag = "--" + f.name.replace("_", "-")
+        default_text = "" if f.default is None else f" (default: {_show(f.default)})"
+        if hints[f.name] is bool:
+            group.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+            continue
+        parse, metavar = _parser_for(hints[f.name])
+        choices = f.metadata.get("choices")
+        if choices:
+            metavar = "{" + ",".join(choices) + "}"
+        group.add_argument(flag, type=parse, default=None, metavar=metavar or f.name.split("_")[-1].upper(),
+                           choices=choices, help=f.metadata["help"] + default_text)
+
+
+def _show(value) -> str:
+    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Config:
+    """The Config the flags describe: every flag given overrides ``base`` (default ``Config()``)."""
+    changes = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Config) if getattr(ns, f.name) is not None}
+    return dataclasses.replace(base or Config(), **changes)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="brushwork", description="Neural style transfer (Gatys et al.).")
+    parser.add_argument("--version", action="version", version=f"brushwork {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    paint = sub.add_parser("paint", help="paint a photo in the style of one or more images")
+    paint.add_argument("content", help="the photo")
+    paint.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
+    paint.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif, .bmp)")
+    paint.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_flags(paint)
+
+    demo = sub.add_parser("demo", help="paint the bundled Tübingen photo as The Starry Night")
+    demo.add_argument("-o", "--output", default=None, help="output image (default: a new file in the current folder)")
+    demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    add_config_flags(demo)
+
+    info = sub.add_parser("info", help="print the parameters a brushwork PNG was made with")
+    info.add_argument("image")
+    return parser
+
+
+def _fresh_path(stem: str) -> Path:
+    """A path in the current folder that does not exist yet, so no user file is replaced."""
+    path, n = Path(f"{stem}.png"), 1
+    while path.exists():
+        path, n = Path(f"{stem}-{n}.png"), n + 1
+    return path
+
+
+def _check_output(path: Path) -> None:
+    if path.suffix.lower() not in images.SAVE_FORMATS:
+        raise images.ImageError(f"{path}: unknown image type {path.suffix!r}; "
+                                f"use one of {', '.join(sorted(images.SAVE_FORMATS))}")
+    if not path.parent.is_dir():
+        raise images.ImageError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise images.ImageError(f"{path}: is a folder")
+
+
+def _params(config: Config, content, styles, event=None) -> dict:
+    params = {"brushwork": __version__, "content": str(content), "styles": [str(s) for s in styles],
+              "config": dataclasses.asdict(config)}
+    if event is not None:
+        params.update(step=event.step, losses=event.losses, elapsed=round(event.elapsed, 3))
+    return params
+
+
+def _intermediate(out: Path, step: int) -> Path:
+    return out.with_name(f"{out.stem}_{step}{out.suffix}")
+
+
+def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool) -> int:
+    _check_output(output)
+    for path in (content, *styles):
+        images.load(path)  # fail on a bad input before any work starts
+    painting: Painting = stylize_iter(content, styles, config)
+    bar = None
+    if not quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=config.iterations, unit="step", dynamic_ncols=True, file=sys.stderr)
+    event = None
+    try:
+        for event in painting:
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
+            if event.image is not None and not event.done:
+                images.save(event.image, _intermediate(output, event.step), _params(config, content, styles, event))
+    except KeyboardInterrupt:
+        if bar is not None:
+            bar.close()
+        image = painting.current_image()
+        if image is not None:
+            images.save(image, output, _params(config, content, styles, event))
+            print(f"interrupted: wrote the image so far to {output}", file=sys.stderr)
+        else:
+            print("interrupted before the first step; nothing written", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if bar is not None:
+        bar.close()
+    images.save(event.image, output, _params(config, content, styles, event))
+    if not quiet:
+        losses = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
+        print(f"wrote {output} ({event.step} steps, {event.elapsed:.1f} s; {losses})", file=sys.stderr)
+    return 0
+
+
+def run_info(path: str) -> int:
+    params = images.read_params(path)
+    print(json.dumps(params, indent=2, sort_keys=True))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    ns = parser.parse_args(argv)
+    try:
+        if ns.command == "info":
+            return run_info(ns.image)
+        config = config_from_args(ns)
+        if ns.command == "demo":
+            output = Path(ns.output) if ns.output else _fresh_path("tubingen_starry_night")
+            code = run_paint(TUBINGEN, [STARRY_NIGHT], output, config, ns.quiet)
+            if code == 0:
+                print(output.resolve())
+            return code
+        return run_paint(ns.content, ns.styles, Path(ns.output), config, ns.quiet)
+    except _ERRORS as e:
+        print(f"brushwork: error: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("brushwork: error: out of memory; try a smaller --size or --optimizer adam", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

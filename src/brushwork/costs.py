@@ -1,0 +1,110 @@
+"""The cost functions of Gatys et al. 2015, exactly as the course notes define them.
+
+One pure function per formula; names follow the notes. Shapes use ``(m, n_C, n_H, n_W)``
+for a batch of activations (``m`` is usually 1). Every sum is accumulated in float32 (or
+float64 when the inputs are float64, for gradcheck), whatever the activation dtype, so that
+bfloat16 activations never lose the small differences the costs are made of.
+
+The normalizations ``1/(4·n_H·n_W·n_C)`` and ``1/(4·n_C²·(n_H·n_W)²)`` make each cost a
+mean over pixels, so the same α and β mean the same at every image size.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import torch
+from torch import Tensor
+
+
+def _acc(x: Tensor) -> Tensor:
+    """Cast to the accumulation dtype: float32, or float64 if ``x`` already is."""
+    return x.double() if x.dtype == torch.float64 else x.float()
+
+
+def content_cost(a_C: Tensor, a_G: Tensor) -> Tensor:
+    """``J_content = 1/(4·n_H·n_W·n_C) · Σ (a_C − a_G)²``.
+
+    a_C, a_G: activations of the content layer, shape ``(m, n_C, n_H, n_W)`` or
+    ``(n_C, n_H, n_W)``. Returns a scalar (summed over the batch).
+    """
+    if a_C.shape != a_G.shape:
+        raise ValueError(f"content activations differ in shape: {tuple(a_C.shape)} vs {tuple(a_G.shape)}")
+    n_C, n_H, n_W = a_G.shape[-3:]
+    return ((_acc(a_C) - _acc(a_G)) ** 2).sum() / (4 * n_H * n_W * n_C)
+
+
+def unroll(a: Tensor) -> Tensor:
+    """Unroll activations ``(m, n_C, n_H, n_W)`` (or ``(n_C, n_H, n_W)``) to ``A`` of shape
+    ``(m, n_C, n_H·n_W)`` (or ``(n_C, n_H·n_W)``)."""
+    return a.reshape(*a.shape[:-2], a.shape[-2] * a.shape[-1])
+
+
+def gram_matrix(A: Tensor) -> Tensor:
+    """``G = A·Aᵀ``.
+
+    A: unrolled activations, shape ``(n_C, n_H·n_W)`` or batched ``(m, n_C, n_H·n_W)``.
+    Returns G of shape ``(n_C, n_C)`` (or ``(m, n_C, n_C)``), in float32 (float64 for float64 input).
+    """
+    A = _acc(A)
+    return A @ A.transpose(-1, -2)
+
+
+def layer_style_cost(G_S: Tensor, a_G: Tensor) -> Tensor:
+    """``J_style^l = 1/(4·n_C²·(n_H·n_W)²) · Σ_k Σ_k' (G^S_kk' − G^G_kk')²``.
+
+    G_S: Gram matrix of the style image at this layer, computed once (see ``style_target``),
+    shape ``(n_C, n_C)`` or ``(1, n_C, n_C)``.
+    a_G: activations of the generated image at this layer, ``(m, n_C, n_H, n_W)``;
+    ``G^G = gram_matrix(unroll(a_G))`` is formed here, in float32.
+    """
+    n_C, n_H, n_W = a_G.shape[-3:]
+    if G_S.shape[-2:] != (n_C, n_C):
+        raise ValueError(f"style Gram of shape {tuple(G_S.shape)} does not fit {n_C} channels")
+    G_G = gram_matrix(unroll(a_G))
+    return ((_acc(G_S) - G_G) ** 2).sum() / (4 * n_C**2 * (n_H * n_W) ** 2)
+
+
+def style_target(a_S: Tensor, n_H: int, n_W: int) -> Tensor:
+    """The style Gram ``G^S`` rescaled to ``n_H·n_W`` positions.
+
+    When the style image differs in size from the generated one (style scale, another aspect
+    ratio) its Gram sums over a different number of positions; scaling by
+    ``(n_H·n_W) / (n_H^S·n_W^S)`` makes it the Gram the same statistics would give at the
+    generated image's size, which is what Gatys et al. compare. a_S: ``(m, n_C, n_H^S, n_W^S)``.
+    """
+    n_HS, n_WS = a_S.shape[-2:]
+    return gram_matrix(unroll(a_S)) * ((n_H * n_W) / (n_HS * n_WS))
+
+
+def style_cost(J_style_layers: Mapping[str, Tensor], lambdas: Mapping[str, float]) -> Tensor:
+    """``J_style = Σ_l λ_l · J_style^l`` with the λ_l normalized to sum to 1.
+
+    J_style_layers: layer name -> scalar ``J_style^l``. lambdas: layer name -> weight λ_l ≥ 0
+    (any positive total; they are divided by their sum here).
+    """
+    if set(J_style_layers) != set(lambdas):
+        raise ValueError("style layers and their weights name different layers")
+    total = float(sum(lambdas.values()))
+    if total <= 0:
+        raise ValueError("style layer weights must have a positive sum")
+    return sum(J_style_layers[l] * (lambdas[l] / total) for l in J_style_layers)
+
+
+def total_cost(J_content: Tensor, J_style: Tensor, alpha: float, beta: float) -> Tensor:
+    """``J(G) = α·J_content + β·J_style``."""
+    return alpha * J_content + beta * J_style
+
+
+def tv_cost(G: Tensor) -> Tensor:
+    """Total-variation regularizer (not part of Gatys 2015; Mahendran & Vedaldi 2015, used by
+    jcjohnson/neural-style): ``1/(n_C·n_H·n_W) · Σ ((G_{i+1,j} − G_{i,j})² + (G_{i,j+1} − G_{i,j})²)``.
+
+    G: image ``(m, n_C, n_H, n_W)`` or ``(n_C, n_H, n_W)``, pixels in [0, 1]. A mean over
+    pixels like the other costs, so its weight means the same at every size.
+    """
+    G = _acc(G)
+    n_C, n_H, n_W = G.shape[-3:]
+    d_h = (G[..., 1:, :] - G[..., :-1, :]) ** 2
+    d_w = (G[..., :, 1:] - G[..., :, :-1]) ** 2
+    return (d_h.sum() + d_w.sum()) / (n_C * n_H * n_W)

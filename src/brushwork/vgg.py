@@ -1,0 +1,156 @@
+"""VGG19 feature extractor with jcjohnson/neural-style layer names.
+
+The network is built only up to the deepest layer a run asks for, frozen and in eval mode;
+one forward pass returns a dict of the requested activations. Its input is an RGB image in
+[0, 1]; the weight source's own preprocessing (``weights.Preprocess``) is applied inside, so
+callers never see Caffe's BGR/0–255 convention.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .weights import VGGWeights
+
+# Channels per conv block; the layer list below is derived from it.
+_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
+
+
+def _layer_names() -> tuple[str, ...]:
+    names = []
+    for b, (_, n) in enumerate(_BLOCKS, start=1):
+        for i in range(1, n + 1):
+            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
+        names.append(f"pool{b}")
+    return tuple(names)
+
+
+LAYERS: tuple[str, ...] = _layer_names()
+CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYERS if n.startswith("conv"))
+# (out_channels, in_channels) of each conv layer, by name.
+CONV_SHAPES: dict[str, tuple[int, int]] = {}
+_in = 3
+for _b, (_c, _n) in enumerate(_BLOCKS, start=1):
+    for _i in range(1, _n + 1):
+        CONV_SHAPES[f"conv{_b}_{_i}"] = (_c, _in)
+        _in = _c
+
+
+class UnknownLayerError(ValueError):
+    """A layer name that VGG19 does not have."""
+
+
+def check_layer(name: str) -> str:
+    """Return ``name`` if VGG19 has it, else raise with the closest names suggested."""
+    if name in LAYERS:
+        return name
+    close = difflib.get_close_matches(name, LAYERS, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(close)}?" if close else f"; layers are {LAYERS[0]} … {LAYERS[-1]}"
+    raise UnknownLayerError(f"unknown VGG19 layer {name!r}{hint}")
+
+
+def downsampling(name: str) -> int:
+    """How many 2× poolings come before a layer's output (pool layers count themselves)."""
+    idx = LAYERS.index(check_layer(name))
+    return sum(1 for n in LAYERS[: idx + 1] if n.startswith("pool"))
+
+
+class VGG19Features(nn.Module):
+    """VGG19 up to ``last`` (inclusive). ``forward(image, layers)`` returns ``{name: activation}``.
+
+    image: ``(m, 3, H, W)`` RGB in [0, 1]. Pooling ``max`` (the trained network) or ``avg``
+    (Gatys et al. 2015 §2: "slightly more appealing results").
+
+    normalize: Gatys et al. 2015 (§2) use a VGG19 rescaled so that mean activations are 1; the raw
+    Caffe weights give layer means from ~20 (relu1_1) to ~400 (relu4_1), and since Gram costs grow
+    with the fourth power of that, equal λ_l would then be all relu4_1. We divide each returned
+    activation by its layer's mean activation (one scale per layer rather than Gatys's one per
+    filter, which is unstable on few reference images), measured once on the bundled reference
+    pictures. The costs' formulas are untouched; only the features they see are rescaled.
+    """
+
+    def __init__(self, weights: VGGWeights, last: str = "relu5_1", pooling: str = "max", normalize: bool = True):
+        super().__init__()
+        if pooling not in ("max", "avg"):
+            raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
+        self.names = LAYERS[: LAYERS.index(check_layer(last)) + 1]
+        self.pooling = pooling
+        self.convs = nn.ModuleDict()
+        for name in self.names:
+            if name.startswith("conv"):
+                w, b = weights.convs[name]
+                # Built on the meta device: no time spent on a random init we would overwrite.
+                conv = nn.Conv2d(w.shape[1], w.shape[0], 3, padding=1, device="meta")
+                conv.weight = nn.Parameter(w.clone(), requires_grad=False)
+                conv.bias = nn.Parameter(b.clone(), requires_grad=False)
+                self.convs[name] = conv
+        pre = weights.preprocess
+        self.bgr = pre.bgr
+        std = torch.tensor(pre.std)
+        self.register_buffer("scale", (pre.scale / std).view(1, 3, 1, 1))
+        self.register_buffer("shift", (torch.tensor(pre.mean) / std).view(1, 3, 1, 1))
+        self.requires_grad_(False)
+        self.eval()
+        self.layer_scale: dict[str, float] = {}
+        if normalize:
+            self.layer_scale = _reference_scales(self, weights)
+
+    def preprocess(self, image: Tensor) -> Tensor:
+        """RGB [0, 1] -> the network's input convention."""
+        if self.bgr:
+            image = image.flip(-3)
+        return image * self.scale.to(image.dtype) - self.shift.to(image.dtype)
+
+    def forward(self, image: Tensor, layers: Iterable[str]) -> dict[str, Tensor]:
+        wanted = {check_layer(n) for n in layers}
+        missing = wanted - set(self.names)
+        if missing:
+            raise ValueError(f"layers {sorted(missing)} lie beyond this network's last layer {self.names[-1]}")
+        deepest = max(self.names.index(n) for n in wanted)
+        out: dict[str, Tensor] = {}
+        x = self.preprocess(image)
+        for name in self.names[: deepest + 1]:
+            if name.startswith("conv"):
+                x = self.convs[name](x)
+            elif name.startswith("relu"):
+                # In place is safe unless the caller asked for the conv output it would overwrite.
+                x = F.relu(x, inplace=name.replace("relu", "conv") not in wanted)
+            elif self.pooling == "max":
+                x = F.max_pool2d(x, 2, 2)
+            else:
+                x = F.avg_pool2d(x, 2, 2)
+            if name in wanted:
+                scale = self.layer_scale.get(name)
+                out[name] = x if scale is None else x * scale
+        return out
+
+
+# Reference scales per (weights, pooling): computing them costs two forward passes at 256 px.
+_SCALES: dict[tuple[int, str], dict[str, float]] = {}
+
+
+def _reference_scales(net: VGG19Features, weights: VGGWeights) -> dict[str, float]:
+    """1 / mean |activation| of every layer of ``net`` over the bundled reference images."""
+    from . import images
+    from .data import reference_images
+
+    key = (id(weights), net.pooling)
+    cached = _SCALES.get(key)
+    if cached is not None and all(n in cached for n in net.names):
+        return {n: cached[n] for n in net.names}
+    sums: dict[str, float] = {}
+    refs = reference_images()
+    with torch.no_grad():
+        for path in refs:
+            img = images.load(path)
+            img = images.resize(img, images.fit(256, *img.shape[-2:]))
+            for name, a in net(img, net.names).items():
+                sums[name] = sums.get(name, 0.0) + a.abs().mean().item() / len(refs)
+    scales = {n: 1.0 / m if m > 0 else 1.0 for n, m in sums.items()}
+    _SCALES[key] = scales
+    return scales

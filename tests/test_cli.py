@@ -1,0 +1,101 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from PIL import Image
+
+from brushwork import images
+from brushwork.cli import main
+
+FAST = ["--size", "32", "--iterations", "3", "--device", "cpu", "-q"]
+
+
+def test_paint_writes_png_with_parameters_and_info_prints_them(tubingen, starry, tmp_path, capsys):
+    out = tmp_path / "out.png"
+    assert main(["paint", str(tubingen), str(starry), "-o", str(out), *FAST, "--style-weight", "20"]) == 0
+    assert Image.open(out).size == (32, 24)
+    params = images.read_params(out)
+    assert params["config"]["style_weight"] == 20.0 and params["config"]["size"] == 32
+    assert params["styles"] == [str(starry)] and params["step"] == 3
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    assert json.loads(capsys.readouterr().out)["config"]["iterations"] == 3
+    assert sorted(os.listdir(tmp_path)) == ["out.png"]
+
+
+def test_save_every_writes_intermediate_images(tubingen, starry, tmp_path):
+    out = tmp_path / "o.png"
+    assert main(["paint", str(tubingen), str(starry), "-o", str(out), *FAST, "--iterations", "4",
+                 "--save-every", "2"]) == 0
+    assert sorted(os.listdir(tmp_path)) == ["o.png", "o_2.png"]
+
+
+def test_demo_writes_to_a_new_path_it_prints(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tubingen_starry_night.png").write_bytes(b"a user's file")
+    assert main(["demo", *FAST]) == 0
+    printed = capsys.readouterr().out.strip()
+    assert printed == str(tmp_path / "tubingen_starry_night-1.png")
+    assert (tmp_path / "tubingen_starry_night.png").read_bytes() == b"a user's file"
+    assert Image.open(printed).size == (32, 24)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["paint", "{missing}", "{style}", "-o", "{out}"], "missing.jpg: no such file"),
+    (["paint", "{corrupt}", "{style}", "-o", "{out}"], "corrupt.jpg: cannot be read as an image"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--content-layer", "relu4_22"], "did you mean relu4_2"),
+    (["paint", "{content}", "{style}", "{style}", "-o", "{out}", "--style-blend-weights", "1,2,3"],
+     "3 values for 2 style images"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--size", "0"], "--size must be a positive whole number"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--size", "-3"], "--size must be a positive whole number"),
+    (["paint", "{content}", "{style}", "-o", "{nodir}"], "does not exist"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--weights", "{missing}"], "weights file not found"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--size", "10"], "at least 16 px"),
+])
+def test_bad_input_one_line_exit_2_nothing_written(args, message, tubingen, starry, tmp_path, capsys):
+    corrupt = tmp_path / "corrupt.jpg"
+    corrupt.write_bytes(open(tubingen, "rb").read()[:2000])
+    out = tmp_path / "out.png"
+    out.write_bytes(b"earlier result")
+    names = dict(missing=tmp_path / "missing.jpg", corrupt=corrupt, content=tubingen, style=starry, out=out,
+                 nodir=tmp_path / "no" / "o.png")
+    code = main([a.format(**names) for a in args] + ["-q", "--iterations", "1", "--device", "cpu"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert len(err) == 1 and err[0].startswith("brushwork: error: ") and message in err[0], err
+    assert out.read_bytes() == b"earlier result"
+    assert sorted(os.listdir(tmp_path)) == ["corrupt.jpg", "out.png"]
+
+
+def test_bad_flag_value_exits_2(capsys):
+    with pytest.raises(SystemExit) as e:
+        main(["paint", "c.jpg", "s.jpg", "-o", "o.png", "--size", "big"])
+    assert e.value.code == 2
+    assert "'big' is not a whole number" in capsys.readouterr().err
+
+
+def test_ctrl_c_writes_current_image_and_exits_130(tubingen, starry, tmp_path):
+    out = tmp_path / "interrupted.png"
+    proc = subprocess.Popen([sys.executable, "-m", "brushwork", "paint", str(tubingen), str(starry), "-o", str(out),
+                             "--size", "64", "--iterations", "100000", "--device", "cpu", "--save-every", "1"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (tmp_path / "interrupted_2.png").exists():  # wait until it is really painting
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert "interrupted: wrote the image so far" in err and "Traceback" not in err
+    assert Image.open(out).size == (64, 48)
+    assert images.read_params(out)["step"] >= 2
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
+
+
+def test_python_dash_m_and_version():
+    r = subprocess.run([sys.executable, "-m", "brushwork", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.startswith("brushwork ")

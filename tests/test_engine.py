@@ -1,0 +1,98 @@
+import dataclasses
+
+import pytest
+import torch
+from PIL import Image
+
+from brushwork import Config, ConfigError, Progress, stylize, stylize_iter
+from brushwork.color import rgb_to_yiq
+from brushwork import images
+
+SMALL = Config(size=64, iterations=30, device="cpu")
+
+
+def test_end_to_end_cost_falls_by_a_large_factor(tubingen, starry):
+    events = list(stylize_iter(tubingen, [starry], SMALL.replace(init="noise", iterations=40)))
+    assert [e.step for e in events] == list(range(1, 41))
+    first, last = events[0].losses["total"], events[-1].losses["total"]
+    assert last < first / 5, (first, last)
+    assert set(last_terms := events[-1].losses) == {"content", "style", "tv", "total"}
+    assert events[-1].losses["total"] == pytest.approx(sum(v for k, v in last_terms.items() if k != "total"), rel=1e-5)
+    assert all(e.elapsed > 0 for e in events) and events[-1].elapsed >= events[0].elapsed
+
+
+def test_result_image_shape_and_range(tubingen, starry):
+    r = stylize(tubingen, starry, SMALL.replace(iterations=5))
+    assert r.image.shape == (1, 3, 48, 64)  # 768×1024 content fitted to 64 px
+    assert r.image.min() >= 0 and r.image.max() <= 1
+    assert r.steps == 5 and r.to_pil().size == (64, 48)
+
+
+def test_seeded_runs_repeat_bit_for_bit(tubingen, starry):
+    cfg = SMALL.replace(iterations=8, init="noise", seed=7)
+    a = stylize(tubingen, [starry], cfg).image
+    b = stylize(tubingen, [starry], cfg).image
+    c = stylize(tubingen, [starry], cfg.replace(seed=8)).image
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+def test_events_are_immutable_and_carry_images_on_request(tubingen, starry):
+    events = list(stylize_iter(tubingen, [starry], SMALL.replace(iterations=6, save_every=2)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        events[0].step = 99
+    assert [e.step for e in events if e.image is not None] == [2, 4, 6]
+    assert events[-1].done and not events[0].done
+    # Early images differ from the final one: the picture changes as it is optimized.
+    assert not torch.equal(events[1].image, events[-1].image)
+    plain = list(stylize_iter(tubingen, [starry], SMALL.replace(iterations=3), image_every=0))
+    assert [e.image is None for e in plain] == [True, True, False]
+
+
+def test_inputs_as_pil_and_tensor(tubingen, starry):
+    content = Image.open(tubingen)
+    style = images.load(starry)[0]
+    r = stylize(content, [style], SMALL.replace(iterations=2))
+    assert r.image.shape == (1, 3, 48, 64)
+
+
+def test_several_styles_and_blend(tubingen, starry, tmp_path):
+    scream_like = tmp_path / "red.png"
+    Image.new("RGB", (80, 80), (200, 30, 30)).save(scream_like)
+    cfg = SMALL.replace(iterations=15, init="content")
+    red = stylize(tubingen, [starry, scream_like], cfg.replace(style_blend_weights=(0.0, 1.0))).image
+    blue = stylize(tubingen, [starry, scream_like], cfg.replace(style_blend_weights=(1.0, 0.0))).image
+    assert red[0, 0].mean() > blue[0, 0].mean()  # the red style pulls the red channel up
+    with pytest.raises(ConfigError, match="1 values for 2 style images"):
+        next(stylize_iter(tubingen, [starry, scream_like], cfg.replace(style_blend_weights=(1.0,))))
+
+
+def test_original_colors_keep_content_chroma(tubingen, starry):
+    r = stylize(tubingen, [starry], SMALL.replace(iterations=10, original_colors=True))
+    content = images.resize(images.load(tubingen), (48, 64))
+    iq_out, iq_content = rgb_to_yiq(r.image)[:, 1:], rgb_to_yiq(content)[:, 1:]
+    assert (iq_out - iq_content).abs().mean() < 0.02
+
+
+def test_adam_lowers_the_cost(tubingen, starry):
+    events = list(stylize_iter(tubingen, [starry], SMALL.replace(optimizer="adam", iterations=30)))
+    assert events[-1].losses["total"] < events[0].losses["total"] / 2
+
+
+def test_init_from_file_and_too_small(tubingen, starry, tmp_path):
+    init = tmp_path / "grey.png"
+    Image.new("RGB", (10, 10), (128, 128, 128)).save(init)
+    first = next(stylize_iter(tubingen, [starry], SMALL.replace(init=str(init), iterations=1)))
+    assert isinstance(first, Progress)
+    with pytest.raises(ConfigError, match="at least 16 px"):
+        next(stylize_iter(tubingen, [starry], SMALL.replace(size=12)))
+    with pytest.raises(ConfigError, match="at least one style image"):
+        next(stylize_iter(tubingen, [], SMALL))
+
+
+def test_current_image_before_and_after(tubingen, starry):
+    painting = stylize_iter(tubingen, [starry], SMALL.replace(iterations=3))
+    assert painting.current_image() is None
+    next(painting)
+    img = painting.current_image()
+    assert img.shape == (1, 3, 48, 64) and img.device.type == "cpu"
