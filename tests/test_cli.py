@@ -23,7 +23,10 @@ def test_paint_writes_png_with_parameters_and_info_prints_them(tubingen, starry,
     assert params["styles"] == [str(starry)] and params["step"] == 3
     capsys.readouterr()
     assert main(["info", str(out)]) == 0
-    assert json.loads(capsys.readouterr().out)["config"]["iterations"] == 3
+    info = json.loads(capsys.readouterr().out)
+    assert info["config"]["iterations"] == 3
+    assert info["command"] == (f"brushwork paint {tubingen} {starry} -o {out} --size 32 --iterations 3 "
+                               "--style-weight 20.0 --device cpu")
     assert sorted(os.listdir(tmp_path)) == ["out.png"]
 
 

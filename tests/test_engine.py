@@ -96,3 +96,11 @@ def test_current_image_before_and_after(tubingen, starry):
     next(painting)
     img = painting.current_image()
     assert img.shape == (1, 3, 48, 64) and img.device.type == "cpu"
+
+
+def test_result_save_records_config(tubingen, starry, tmp_path):
+    r = stylize(tubingen, [starry], SMALL.replace(iterations=2, style_weight=3.0))
+    path = r.save(tmp_path / "r.png")
+    params = images.read_params(path)
+    assert params["config"]["style_weight"] == 3.0 and params["step"] == 2
+    assert Config.from_json(__import__("json").dumps(params["config"])) == r.config

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import sys
 import typing
 from pathlib import Path
@@ -14,7 +15,7 @@ from . import __version__, images
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
-from .engine import Painting, stylize_iter
+from .engine import Painting, run_params, stylize_iter
 from .weights import WeightsError
 
 EXIT_USAGE = 2
@@ -99,19 +100,8 @@ def _fresh_path(stem: str) -> Path:
     return path
 
 
-def _check_output(path: Path) -> None:
-    if path.suffix.lower() not in images.SAVE_FORMATS:
-        raise images.ImageError(f"{path}: unknown image type {path.suffix!r}; "
-                                f"use one of {', '.join(sorted(images.SAVE_FORMATS))}")
-    if not path.parent.is_dir():
-        raise images.ImageError(f"{path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise images.ImageError(f"{path}: is a folder")
-
-
 def _params(config: Config, content, styles, event=None) -> dict:
-    params = {"brushwork": __version__, "content": str(content), "styles": [str(s) for s in styles],
-              "config": dataclasses.asdict(config)}
+    params = {"content": str(content), "styles": [str(s) for s in styles], **run_params(config)}
     if event is not None:
         params.update(step=event.step, losses=event.losses, elapsed=round(event.elapsed, 3))
     return params
@@ -122,7 +112,7 @@ def _intermediate(out: Path, step: int) -> Path:
 
 
 def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool) -> int:
-    _check_output(output)
+    images.check_writable(output)
     for path in (content, *styles):
         images.load(path)  # fail on a bad input before any work starts
     painting: Painting = stylize_iter(content, styles, config)
@@ -158,8 +148,23 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
     return 0
 
 
+def reproduce_command(params: dict, output: str) -> str:
+    """The ``brushwork paint`` command line that makes the picture ``params`` describe."""
+    config = Config.from_json(json.dumps(params["config"]))
+    default = Config()
+    words = ["brushwork", "paint", params.get("content", "CONTENT"), *params.get("styles", ["STYLE"]), "-o", output]
+    for f in dataclasses.fields(Config):
+        value = getattr(config, f.name)
+        if value == getattr(default, f.name):
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        words += [flag] if value is True else [flag, _show(value)]
+    return " ".join(shlex.quote(str(w)) for w in words)
+
+
 def run_info(path: str) -> int:
     params = images.read_params(path)
+    params["command"] = reproduce_command(params, path)
     print(json.dumps(params, indent=2, sort_keys=True))
     return 0
 

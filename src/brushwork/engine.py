@@ -4,6 +4,7 @@ without gradients; the image's pixels are the only thing optimized."""
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +52,16 @@ class Result:
 
     def save(self, path, params: dict | None = None) -> Path:
         """Write the image (atomically); PNGs carry ``params`` or, by default, the config."""
-        return images.save(self.image, path, params if params is not None else {"config": self.config.to_json()})
+        if params is None:
+            params = {**run_params(self.config), "step": self.steps, "losses": dict(self.losses)}
+        return images.save(self.image, path, params)
+
+
+def run_params(config: Config) -> dict:
+    """What a PNG records of how it was made: the brushwork version and the full config."""
+    from . import __version__
+
+    return {"brushwork": __version__, "config": dataclasses.asdict(config)}
 
 
 @dataclass(frozen=True)

@@ -88,14 +88,23 @@ def to_pil(image: Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
-def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | None = None) -> Path:
-    """Write atomically; PNG files carry ``params`` as JSON in a text chunk. Returns the path."""
+def check_writable(path: str | os.PathLike) -> str:
+    """Raise unless ``path`` names an image brushwork can write; return its Pillow format."""
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown image type {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}")
     if not path.parent.is_dir():
         raise ImageError(f"{path}: folder {path.parent} does not exist")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a folder")
+    return fmt
+
+
+def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | None = None) -> Path:
+    """Write atomically; PNG files carry ``params`` as JSON in a text chunk. Returns the path."""
+    path = Path(path)
+    fmt = check_writable(path)
     pil = image if isinstance(image, Image.Image) else to_pil(image)
     kwargs: dict = {}
     if fmt == "PNG" and params is not None:
