@@ -57,7 +57,7 @@ def test_bad_options_are_refused(changes, message):
 
 
 def test_json_round_trip():
-    cfg = Config(size=300, style_layers=("relu2_1", "relu3_1"), style_blend_weights=(1.0, 2.0), original_colors=True)
+    cfg = Config(size=300, style_layers=("relu2_1", "relu3_1"), style_blend_weights=(1.0, 2.0), color="keep")
     assert Config.from_json(cfg.to_json()) == cfg
     with pytest.raises(ConfigError, match="unknown options: colour"):
         Config.from_json('{"colour": 1}')
@@ -78,6 +78,6 @@ def test_cli_flags_come_from_the_dataclass():
                             "--original-colors", "--style-weight", "5e2", "--optimizer", "adam"])
     cfg = config_from_args(ns)
     assert cfg == Config(size=256, style_layers=("relu1_1", "relu3_1"), style_blend_weights=(0.3, 0.7),
-                         original_colors=True, style_weight=500.0, optimizer="adam")
+                         color="keep", style_weight=500.0, optimizer="adam")
     flags = {a.dest for a in parser._subparsers._group_actions[0].choices["paint"]._actions}
     assert {f.name for f in dataclasses.fields(Config)} <= flags

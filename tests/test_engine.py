@@ -68,7 +68,7 @@ def test_several_styles_and_blend(tubingen, starry, tmp_path):
 
 
 def test_original_colors_keep_content_chroma(tubingen, starry):
-    r = stylize(tubingen, [starry], SMALL.replace(iterations=10, original_colors=True))
+    r = stylize(tubingen, [starry], SMALL.replace(iterations=10, color="keep"))
     content = images.resize(images.load(tubingen), (48, 64))
     iq_out, iq_content = rgb_to_yiq(r.image)[:, 1:], rgb_to_yiq(content)[:, 1:]
     assert (iq_out - iq_content).abs().mean() < 0.02

@@ -16,6 +16,7 @@ from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
 from .engine import Painting, run_params, stylize_iter
+from .presets import load_preset, names as preset_names
 from .weights import WeightsError
 
 EXIT_USAGE = 2
@@ -46,18 +47,27 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field; defaults come from the dataclass (shown in --help)."""
     hints = typing.get_type_hints(Config)
     group = parser.add_argument_group("painting options")
+    group.add_argument("--preset", default=None, metavar="NAME|FILE.toml",
+                       help=f"start from a preset ({', '.join(preset_names())}) or a TOML file; flags override it")
     for f in dataclasses.fields(Config):
-        flag = "--" + f.name.replace("_", "-")
-        default_text = "" if f.default is None else f" (default: {_show(f.default)})"
+        flag = "--" + (f.metadata.get("flag") or f.name.replace("_", "-"))
+        default_text = "" if f.default in (None, ()) else f" (default: {_show(f.default)})"
         if hints[f.name] is bool:
-            group.add_argument(flag, action="store_true", default=None, help=f.metadata["help"])
+            group.add_argument(flag, dest=f.name, action="store_true", default=None, help=f.metadata["help"])
+            continue
+        if f.metadata.get("flag"):  # a repeatable flag: one value each time
+            group.add_argument(flag, dest=f.name, action="append", default=None, metavar="VALUE",
+                               help=f.metadata["help"])
             continue
         parse, metavar = _parser_for(hints[f.name])
         choices = f.metadata.get("choices")
         if choices:
             metavar = "{" + ",".join(choices) + "}"
-        group.add_argument(flag, type=parse, default=None, metavar=metavar or f.name.split("_")[-1].upper(),
-                           choices=choices, help=f.metadata["help"] + default_text)
+        group.add_argument(flag, dest=f.name, type=parse, default=None,
+                           metavar=metavar or f.name.split("_")[-1].upper(), choices=choices,
+                           help=f.metadata["help"] + default_text)
+    group.add_argument("--original-colors", dest="color", action="store_const", const="keep",
+                       help="keep the content image's colours (alias of --color keep)")
 
 
 def _show(value) -> str:
@@ -65,8 +75,12 @@ def _show(value) -> str:
 
 
 def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Config:
-    """The Config the flags describe: every flag given overrides ``base`` (default ``Config()``)."""
+    """The Config the flags describe: every flag given overrides ``base`` (default: the preset
+    named by ``--preset``, else ``Config()``)."""
+    if base is None and getattr(ns, "preset", None):
+        base = load_preset(ns.preset)
     changes = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Config) if getattr(ns, f.name) is not None}
+    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
     return dataclasses.replace(base or Config(), **changes)
 
 
@@ -120,13 +134,14 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
     if not quiet:
         from tqdm import tqdm
 
-        bar = tqdm(total=config.iterations, unit="step", dynamic_ncols=True, file=sys.stderr)
+        bar = tqdm(total=None, unit="step", dynamic_ncols=True, file=sys.stderr)
     event = None
     try:
         for event in painting:
             if bar is not None:
+                bar.total = event.iterations
                 bar.update(1)
-                bar.set_postfix({k: f"{v:.3g}" for k, v in event.losses.items()}, refresh=False)
+                bar.set_postfix({"px": event.size, **{k: f"{v:.3g}" for k, v in event.losses.items()}}, refresh=False)
             if event.image is not None and not event.done:
                 images.save(event.image, _intermediate(output, event.step), _params(config, content, styles, event))
     except KeyboardInterrupt:
@@ -158,7 +173,10 @@ def reproduce_command(params: dict, output: str) -> str:
         if value == getattr(default, f.name):
             continue
         flag = "--" + f.name.replace("_", "-")
-        words += [flag] if value is True else [flag, _show(value)]
+        if f.metadata.get("flag"):
+            words += [w for v in value for w in ("--" + f.metadata["flag"], v)]
+        else:
+            words += [flag] if value is True else [flag, _show(value)]
     return " ".join(shlex.quote(str(w)) for w in words)
 
 

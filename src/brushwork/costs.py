@@ -108,3 +108,51 @@ def tv_cost(G: Tensor) -> Tensor:
     d_h = (G[..., 1:, :] - G[..., :-1, :]) ** 2
     d_w = (G[..., :, 1:] - G[..., :, :-1]) ** 2
     return (d_h.sum() + d_w.sum()) / (n_C * n_H * n_W)
+
+
+def guided_layer_style_cost(G_S: Tensor, a_G: Tensor, m: Tensor) -> Tensor:
+    """Guided Gram cost of one region (Gatys et al. 2017 §4, spatial control):
+    ``1/(4·n_C²·n_m²) · Σ (G^S − G^G_m)²`` with ``G^G_m = (A∘m)(A∘m)ᵀ`` and ``n_m = Σ m``.
+
+    G_S: style Gram scaled to ``n_m`` positions, ``(n_C, n_C)``. a_G: ``(m, n_C, n_H, n_W)``.
+    m: the region's mask at this layer's size, ``(1, 1, n_H, n_W)`` in [0, 1]. With ``m ≡ 1`` this
+    is ``layer_style_cost``.
+    """
+    n_C = a_G.shape[-3]
+    n_m = _acc(m).sum().clamp(min=1.0)
+    G_G = gram_matrix(unroll(_acc(a_G) * _acc(m)))
+    return ((_acc(G_S) - G_G) ** 2).sum() / (4 * n_C**2 * n_m**2)
+
+
+def mean_cov(a: Tensor, m: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Mean ``μ`` ``(n_C,)`` and covariance ``Σ`` ``(n_C, n_C)`` of activations ``(1, n_C, n_H, n_W)``
+    over positions, weighted by the mask ``m`` ``(1, 1, n_H, n_W)`` when given."""
+    A = unroll(_acc(a))[0]
+    w = torch.ones_like(A[:1]) if m is None else unroll(_acc(m))[0]
+    w = w / w.sum().clamp(min=1e-8)
+    mu = (A * w).sum(-1)
+    D = A - mu[:, None]
+    return mu, (D * w) @ D.T
+
+
+def sqrtm_psd(S: Tensor) -> Tensor:
+    """Square root of a symmetric positive semi-definite matrix (eigendecomposition)."""
+    vals, vecs = torch.linalg.eigh(S)
+    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
+
+
+def layer_style_cost_w2(mu_S: Tensor, sqrt_Sigma_S: Tensor, a_G: Tensor, m: Tensor | None = None) -> Tensor:
+    """Squared Wasserstein-2 distance between Gaussians fitted to the style's and the generated
+    image's activations (the style statistic of crowsonkb/style-transfer-pytorch; Gatys compare
+    Grams instead), divided by ``n_C``:
+    ``(‖μ_S − μ_G‖² + tr Σ_S + tr Σ_G − 2·tr (Σ_S^½ Σ_G Σ_S^½)^½) / n_C``.
+
+    mu_S ``(n_C,)`` and sqrt_Sigma_S ``(n_C, n_C)`` are computed once from the style image.
+    """
+    n_C = a_G.shape[-3]
+    mu_G, Sigma_G = mean_cov(a_G, m)
+    cross = sqrt_Sigma_S @ Sigma_G @ sqrt_Sigma_S
+    # tr √M = Σ √λ(M); eigvalsh has a stable gradient, clamping guards tiny negative round-off.
+    tr_sqrt = torch.linalg.eigvalsh(cross).clamp(min=1e-8).sqrt().sum()
+    tr_S = (sqrt_Sigma_S**2).sum()  # tr Σ_S = ‖Σ_S^½‖_F²
+    return ((mu_S - mu_G).pow(2).sum() + tr_S + Sigma_G.diagonal().sum() - 2 * tr_sqrt) / n_C

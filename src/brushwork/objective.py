@@ -1,0 +1,157 @@
+"""The total cost for one scale: targets computed once, then ``objective(x)`` per step.
+
+Regions (Gatys et al. 2017 §4): each style image may come with a mask on the content; its Grams
+are then compared with guided Grams of the generated image inside the mask only. The part of the
+picture no mask covers takes the blend of the styles that have no mask, or no style at all when
+every style has one. Without masks there is one region, everywhere, and the costs are exactly the
+notes' formulas.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from . import costs
+from .config import Config
+from .vgg import VGG19Features, downsampling
+
+
+class _NormalizeGrad(torch.autograd.Function):
+    """Identity forward; backward divides the gradient by its L1 norm and multiplies by ``w``
+    (jcjohnson/neural-style's -normalize_gradients, per loss term)."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, w: float) -> Tensor:
+        ctx.w = w
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g: Tensor):
+        return g / (g.abs().sum() + 1e-8) * ctx.w, None
+
+
+@dataclass
+class _Region:
+    """A part of the picture and the style statistics it should have, per style layer."""
+
+    mask: Tensor | None  # (1, 1, H, W) at image size, in [0, 1]; None = everywhere
+    masks: dict[str, Tensor | None] = field(default_factory=dict)  # the mask at each layer's size
+    gram: dict[str, Tensor] = field(default_factory=dict)  # per-position Gram Ĝ = G / (n_H·n_W)
+    w2: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (μ, Σ^½)
+
+
+def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor]) -> list[tuple[Tensor | None, list]]:
+    """(mask or None, [(style index, weight)]) per region; see the module docstring."""
+    out: list[tuple[Tensor | None, list]] = []
+    for i, m in masks.items():
+        out.append((m, [(i, 1.0)]))
+    free = [i for i in range(n_styles) if i not in masks]
+    if free:
+        total = sum(blend[i] for i in free)
+        weights = [(i, blend[i] / total) for i in free] if total > 0 else [(i, 1 / len(free)) for i in free]
+        if not masks:
+            out.append((None, weights))
+        else:
+            rest = (1 - torch.stack(list(masks.values())).sum(0)).clamp(0, 1)
+            if rest.sum() > 0:
+                out.append((rest, weights))
+    return out
+
+
+class StyleTargets:
+    """The style statistics of every region at one scale, computed once for the whole picture
+    (also when it is painted in tiles). ``masks``: style index -> ``(1, 1, H, W)`` at image size."""
+
+    def __init__(self, net: VGG19Features, config: Config, styles: Sequence[Tensor], blend: Sequence[float],
+                 masks: dict[int, Tensor] | None = None):
+        with torch.no_grad():
+            acts = [net(s, config.style_layers) for s in styles]
+        self.regions: list[_Region] = []
+        for mask, members in regions_for(len(styles), blend, masks or {}):
+            region = _Region(mask=mask)
+            for layer in config.style_layers:
+                if config.style_loss == "gram":
+                    region.gram[layer] = sum(w * costs.style_target(acts[i][layer], 1, 1) for i, w in members)
+                else:
+                    stats = [costs.mean_cov(acts[i][layer]) for i, _ in members]
+                    mu = sum(w * st[0] for (_, w), st in zip(members, stats))
+                    Sigma = sum(w * st[1] for (_, w), st in zip(members, stats))
+                    region.w2[layer] = (mu, costs.sqrtm_psd(Sigma))
+            self.regions.append(region)
+
+    def window(self, layers: Sequence[str], box: tuple[int, int, int, int] | None) -> list[_Region]:
+        """The regions with their masks cut to ``box`` = (top, left, height, width) and brought to
+        each layer's size."""
+        out = []
+        for r in self.regions:
+            m = r.mask
+            if m is not None and box is not None:
+                y, x, h, w = box
+                m = m[..., y:y + h, x:x + w]
+            out.append(_Region(mask=m, masks={l: None if m is None else _downsample(m, l) for l in layers},
+                               gram=r.gram, w2=r.w2))
+        return out
+
+
+class Objective:
+    """``objective(x) -> (J, terms)`` for a generated image ``x`` of the content's size.
+    ``box`` says which window of the whole picture ``content`` (and so ``x``) is, for tiles."""
+
+    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets,
+                 box: tuple[int, int, int, int] | None = None):
+        self.net, self.cfg = net, config
+        self.lambdas = config.lambdas
+        self.layers = (config.content_layer, *config.style_layers)
+        with torch.no_grad():
+            self.a_C = net(content, [config.content_layer])[config.content_layer]
+        self.regions = [r for r in targets.window(config.style_layers, box) if r.mask is None or r.mask.sum() > 0]
+
+    def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        """``J(x)``, its gradient left in ``x.grad``, and the weighted terms (all detached)."""
+        J, terms = self(x)
+        J.backward()
+        return J.detach(), {k: v.detach() for k, v in terms.items()}
+
+    def __call__(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
+        cfg = self.cfg
+        acts = self.net(x, self.layers)
+        a_G = acts[cfg.content_layer]
+        if cfg.normalize_gradients:
+            a_G = _NormalizeGrad.apply(a_G, cfg.content_weight)
+        J_content = costs.content_cost(self.a_C, a_G)
+        J_layers = {}
+        for layer in cfg.style_layers:
+            a = acts[layer]
+            if cfg.normalize_gradients:
+                a = _NormalizeGrad.apply(a, cfg.style_weight * self.lambdas[layer])
+            # A tile outside every region has no style to match: its style cost is zero.
+            J_layers[layer] = sum((self._region_cost(r, layer, a) for r in self.regions), a.new_zeros((), dtype=torch.float32))
+        J_style = costs.style_cost(J_layers, self.lambdas)
+        J_tv = costs.tv_cost(x)
+        J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + cfg.tv_weight * J_tv
+        return J, {"content": cfg.content_weight * J_content, "style": cfg.style_weight * J_style,
+                   "tv": cfg.tv_weight * J_tv}
+
+    def _region_cost(self, r: _Region, layer: str, a: Tensor) -> Tensor:
+        m = r.masks[layer]
+        n_H, n_W = a.shape[-2:]
+        if self.cfg.style_loss == "w2":
+            mu, sqrt_Sigma = r.w2[layer]
+            J = costs.layer_style_cost_w2(mu, sqrt_Sigma, a, m)
+            return J if m is None else J * (m.sum() / (n_H * n_W))
+        if m is None:
+            return costs.layer_style_cost(r.gram[layer] * (n_H * n_W), a)
+        n_m = m.sum()
+        # A region's cost counts in proportion to its area, so full coverage gives the plain cost.
+        return costs.guided_layer_style_cost(r.gram[layer] * n_m, a, m) * (n_m / (n_H * n_W))
+
+
+def _downsample(mask: Tensor, layer: str) -> Tensor:
+    """A mask at image size brought to a layer's size (the area average of each pooled cell)."""
+    f = 2 ** downsampling(layer)
+    return F.interpolate(mask, size=(mask.shape[-2] // f, mask.shape[-1] // f), mode="area")
