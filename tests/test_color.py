@@ -20,3 +20,38 @@ def test_keep_colors_takes_luminance_from_generated_and_chroma_from_content():
     torch.testing.assert_close(y_out, y_gen, atol=1e-4, rtol=0)
     torch.testing.assert_close(rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:], atol=1e-4, rtol=0)
     assert out.min() >= 0 and out.max() <= 1
+
+
+def test_match_colors_moves_style_to_content_statistics():
+    from brushwork.color import match_colors
+
+    g = torch.Generator().manual_seed(0)
+    content = torch.rand(1, 3, 32, 32, generator=g) * 0.3 + 0.2
+    style = torch.rand(1, 3, 32, 32, generator=g) * 0.2 + torch.tensor([0.7, 0.1, 0.1]).view(1, 3, 1, 1)
+    out = match_colors(style, content)
+    torch.testing.assert_close(out.mean(dim=(2, 3)), content.mean(dim=(2, 3)), atol=0.01, rtol=0)
+    cov = lambda x: torch.cov(x[0].reshape(3, -1))
+    torch.testing.assert_close(cov(out), cov(content), atol=2e-3, rtol=0)
+
+
+def test_luminance_helpers():
+    from brushwork.color import luminance, match_luminance
+
+    img = torch.rand(1, 3, 8, 8)
+    y = luminance(img)
+    assert torch.equal(y[:, 0], y[:, 1]) and torch.equal(y[:, 1], y[:, 2])
+    content = torch.rand(1, 3, 8, 8) * 0.2 + 0.4
+    m = match_luminance(torch.rand(1, 3, 8, 8), content)
+    assert abs(m[:, 0].mean() - luminance(content)[:, 0].mean()) < 0.01
+
+
+def test_color_modes_end_to_end(tubingen, starry):
+    from brushwork import Config, images, stylize
+
+    content = images.resize(images.load(tubingen), (48, 64))
+    for mode in ("luminance", "keep"):
+        out = stylize(tubingen, [starry], Config(size=64, iterations=15, device="cpu", color=mode)).image
+        iq_out, iq_c = rgb_to_yiq(out)[:, 1:], rgb_to_yiq(content)[:, 1:]
+        assert (iq_out - iq_c).abs().mean() < 0.02, mode
+    styled = stylize(tubingen, [starry], Config(size=64, iterations=15, device="cpu")).image
+    assert (rgb_to_yiq(styled)[:, 1:] - rgb_to_yiq(content)[:, 1:]).abs().mean() > 0.03

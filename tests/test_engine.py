@@ -104,3 +104,21 @@ def test_result_save_records_config(tubingen, starry, tmp_path):
     params = images.read_params(path)
     assert params["config"]["style_weight"] == 3.0 and params["step"] == 2
     assert Config.from_json(__import__("json").dumps(params["config"])) == r.config
+
+
+def test_schedule_and_steps():
+    assert Config(size=512).schedule() == [256, 512]
+    assert Config(size=2048).schedule() == [256, 512, 1024, 2048]
+    assert Config(size=600).schedule() == [256, 392, 600]
+    assert Config(size=200).schedule() == [200]
+    assert Config(size=1024, scales=(300, 600)).schedule() == [300, 600, 1024]
+    with pytest.raises(ConfigError, match="above --size"):
+        Config(size=512, scales=(256, 1024))
+    cfg = Config(iterations=300)
+    assert [cfg.steps_at(s) for s in (256, 512, 1024, 2048)] == [300, 300, 75, 19]
+
+
+def test_coarse_to_fine_events_say_the_scale(tubingen, starry):
+    events = list(stylize_iter(tubingen, [starry], Config(size=96, start_size=48, iterations=4, device="cpu")))
+    assert [(e.scale, e.size) for e in events] == [(0, 48)] * 4 + [(1, 96)] * 4
+    assert events[-1].iterations == 8 and events[-1].image.shape == (1, 3, 72, 96)
