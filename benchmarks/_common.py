@@ -10,18 +10,22 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "images"
+# The test images; BRUSHWORK_IMAGES points elsewhere (a GPU machine without ../shared).
+SHARED = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared" / "images")).resolve()
 
 
-def test_images(folder: Path = SHARED) -> tuple[list[Path], list[Path]]:
-    """(photos, paintings) named in the folder's LICENSES.md: rows whose description starts
-    with "photograph" are photos, the rest paintings."""
-    photos, paintings = [], []
-    for line in (folder / "LICENSES.md").read_text().splitlines():
-        m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
-        if m and (folder / m.group(1)).is_file():
-            (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
-    return photos, paintings
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def peak_memory_mb(device: str) -> float:
+    """This process's peak: allocated GPU memory on CUDA, else the resident set."""
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def machine(device: str) -> str:
@@ -36,3 +40,14 @@ def machine(device: str) -> str:
     except OSError:
         pass
     return f"{cpu}, {torch.get_num_threads()} threads, {os.cpu_count()} cores (torch {torch.__version__})"
+
+
+def write_results(folder: Path, name: str, device: str, title: str, lines: list[str]) -> Path:
+    """Write a benchmark's table as ``folder/<name>-<device kind>.md`` with the machine's
+    description, print where it went, and return the path."""
+    text = "\n".join([f"# {title}", "", f"Machine: {machine(device)}  ", *lines, ""])
+    folder.mkdir(parents=True, exist_ok=True)
+    out = folder / f"{name}-{device.split(':')[0]}.md"
+    out.write_text(text)
+    print(f"written to {out}")
+    return out

@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, machine, test_images  # noqa: E402
+from _common import ROOT, SHARED, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -78,12 +78,8 @@ def main(argv=None) -> int:
                         f"{quality.style_dist(photo_itself, painting, device):.3f} | |")
             print(rows[-1], flush=True)
     changed = {k: v for k, v in dataclasses.asdict(config).items() if v != getattr(Config(), k)}
-    text = "\n".join([f"# Quality benchmark", "", f"Machine: {machine(device)}  ", f"Settings changed from "
-                      f"the defaults: `{json.dumps(changed, sort_keys=True)}`", "", *rows, ""])
-    args.results.mkdir(parents=True, exist_ok=True)
-    out = args.results / f"quality-{device.split(':')[0]}.md"
-    out.write_text(text)
-    print(f"written to {out}")
+    write_results(args.results, "quality", device, "Quality benchmark",
+                  [f"Settings changed from the defaults: `{json.dumps(changed, sort_keys=True)}`", "", *rows])
     return 0
 
 

@@ -146,3 +146,16 @@ def test_costs_are_size_invariant(net, tubingen, starry):
     for layer in s1:
         assert 1 / 1.6 < s2[layer] / s1[layer] < 1.6, layer
         assert r2[layer] / r1[layer] > 2, layer  # (512/384)⁴ ≈ 3.2: what the normalization takes out
+
+
+def test_unroll_of_channels_last_is_a_view_with_the_same_values():
+    a = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).reshape(2, 3, 4, 5)
+    cl = a.contiguous(memory_format=torch.channels_last)
+    A = costs.unroll(cl)
+    assert A.data_ptr() == cl.data_ptr()  # no copy
+    assert torch.equal(A, costs.unroll(a)) and A.shape == (2, 3, 20)
+
+
+def test_gram_gradient_in_channels_last_layout():
+    a = torch.randn(1, 4, 3, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
+    assert torch.autograd.gradcheck(lambda t: costs.gram_matrix(costs.unroll(t)), (a,))

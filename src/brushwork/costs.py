@@ -36,8 +36,31 @@ def content_cost(a_C: Tensor, a_G: Tensor) -> Tensor:
 
 def unroll(a: Tensor) -> Tensor:
     """Unroll activations ``(m, n_C, n_H, n_W)`` (or ``(n_C, n_H, n_W)``) to ``A`` of shape
-    ``(m, n_C, n_H·n_W)`` (or ``(n_C, n_H·n_W)``)."""
+    ``(m, n_C, n_H·n_W)`` (or ``(n_C, n_H·n_W)``). Channels-last activations give a strided view,
+    not a copy."""
+    if a.dim() == 4 and not a.is_contiguous() and a.is_contiguous(memory_format=torch.channels_last):
+        m, n_C, n_H, n_W = a.shape
+        return a.permute(0, 2, 3, 1).reshape(m, n_H * n_W, n_C).transpose(1, 2)
     return a.reshape(*a.shape[:-2], a.shape[-2] * a.shape[-1])
+
+
+class _Gram(torch.autograd.Function):
+    """``G = A·Aᵀ`` with the backward ``∂J/∂A = (dG + dGᵀ)·A`` as one product, in ``A``'s own
+    layout (autograd's generic backward adds two products and transposes, which on large
+    activations costs more than the convolutions)."""
+
+    @staticmethod
+    def forward(ctx, A: Tensor) -> Tensor:
+        ctx.save_for_backward(A)
+        return A @ A.transpose(-1, -2)
+
+    @staticmethod
+    def backward(ctx, dG: Tensor) -> Tensor:
+        (A,) = ctx.saved_tensors
+        S = dG + dG.transpose(-1, -2)
+        if A.stride(-2) == 1:  # A is a channels-last view: build the gradient in that layout too
+            return (A.transpose(-1, -2) @ S).transpose(-1, -2)
+        return S @ A
 
 
 def gram_matrix(A: Tensor) -> Tensor:
@@ -46,8 +69,7 @@ def gram_matrix(A: Tensor) -> Tensor:
     A: unrolled activations, shape ``(n_C, n_H·n_W)`` or batched ``(m, n_C, n_H·n_W)``.
     Returns G of shape ``(n_C, n_C)`` (or ``(m, n_C, n_C)``), in float32 (float64 for float64 input).
     """
-    A = _acc(A)
-    return A @ A.transpose(-1, -2)
+    return _Gram.apply(_acc(A))
 
 
 def layer_style_cost(G_S: Tensor, a_G: Tensor) -> Tensor:

@@ -26,3 +26,42 @@ def resolve(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise DeviceError("device 'mps' asked for, but MPS is not available here; use --device cpu")
     return device
+
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX); without it oneDNN emulates
+    bfloat16 and float32 is faster."""
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line for line in f if line.startswith("flags")), "").split()
+        return "avx512_bf16" in flags or "amx_bf16" in flags
+    except OSError:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
+def resolve_precision(name: str, device: torch.device) -> torch.dtype:
+    """The dtype the network runs in: ``auto`` picks bf16 where the hardware computes it
+    natively (CUDA with bf16, CPUs with AVX512-BF16/AMX) and fp32 elsewhere (on CUDA, fp32
+    convolutions use TF32). Costs, Grams and the optimizer always stay in float32."""
+    if name not in PRECISIONS:
+        raise DeviceError(f"--precision must be one of {', '.join(PRECISIONS)}, not {name!r}")
+    if name == "auto":
+        if device.type == "cuda":
+            name = "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        elif device.type == "cpu":
+            name = "bf16" if cpu_has_bf16() else "fp32"
+        else:
+            name = "fp32"  # MPS: not measured here; --precision fp16 is there to try
+    if name == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise DeviceError("this GPU has no bfloat16; use --precision fp16 or fp32")
+    return _DTYPES[name]
+
+
+def tune(device: torch.device) -> None:
+    """Backend settings for speed: cuDNN picks the fastest convolution for each shape once."""
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True

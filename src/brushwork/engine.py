@@ -20,7 +20,8 @@ from torch import Tensor
 
 from . import color, images, tiles
 from .config import Config, ConfigError
-from .devices import resolve
+from .devices import resolve, resolve_precision, tune
+from .lbfgs import LBFGS
 from .objective import Objective, StyleTargets
 from .vgg import LAYERS, VGG19Features, downsampling
 from .weights import load_weights
@@ -127,10 +128,10 @@ class Painting:
         if self._x is None:
             return None
         with torch.no_grad():
-            out = self._x.detach().clamp(0, 1)
+            out = self._x.detach().clamp(0, 1).float().cpu()  # the content stays on the CPU
             if self.config.color in ("keep", "luminance"):
                 out = color.keep_colors(images.resize(self._content, tuple(out.shape[-2:])), out)
-            return out.float().cpu().clone()
+            return out.clone()
 
     def _run(self, content, styles: list, masks: Mapping | None) -> Iterator[Progress]:
         cfg = self.config
@@ -157,6 +158,9 @@ class Painting:
         net = VGG19Features(load_weights(cfg.weights, cfg.weights_format),
                             last=max((cfg.content_layer, *cfg.style_layers), key=LAYERS.index),
                             pooling=cfg.pooling).to(device)
+        dtype = resolve_precision(cfg.precision, device)
+        tune(device)
+        net.set_precision(dtype, channels_last=dtype != torch.float32 or device.type == "cuda")
         plans = [self._plan(size, content_full, device) for size in sizes]
         total, step = sum(p.steps for p in plans), 0
         x: Tensor | None = None
@@ -169,7 +173,7 @@ class Painting:
                 else tiles.TiledObjective(net, cfg, c_img, targets, plan.side)
             x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
             self._x = x = x.contiguous().requires_grad_(True)
-            opt = self._optimizer(x)
+            opt = self._optimizer(x, plan.steps)
             for _ in range(plan.steps):
                 losses = self._step(opt, objective, x)
                 step += 1
@@ -206,7 +210,8 @@ class Painting:
         if self.config.optimizer == "adam":
             with torch.no_grad():
                 x.clamp_(0, 1)  # Adam steps stay in the valid pixel range; L-BFGS keeps its curvature pairs.
-        return {k: float(v) for k, v in terms.items()}
+        # One device-to-host copy for all the terms, not one per term.
+        return dict(zip(terms, torch.stack([v.float() for v in terms.values()]).tolist()))
 
     def _init(self, content_img: Tensor, device: torch.device) -> Tensor:
         cfg = self.config
@@ -219,14 +224,13 @@ class Painting:
             return (0.5 + 0.5 * (noise - 0.5)).to(device)
         return images.resize(images.load(cfg.init), tuple(content_img.shape[-2:])).to(device)
 
-    def _optimizer(self, x: Tensor) -> torch.optim.Optimizer:
+    def _optimizer(self, x: Tensor, steps: int):
         cfg = self.config
         if cfg.optimizer == "adam":
             return torch.optim.Adam([x], lr=cfg.lr)
-        # One L-BFGS iteration per step() call; the history persists in the optimizer's state.
-        # No early stop: the user asked for a number of iterations (as jcjohnson's tolerance -1).
-        return torch.optim.LBFGS([x], lr=cfg.lr, max_iter=1, history_size=100,
-                                 tolerance_grad=-1, tolerance_change=-1)
+        # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
+        # (fewer when the scale has fewer steps: memory); no early stop, no line search.
+        return LBFGS(x, lr=cfg.lr, history=min(100, steps))
 
 
 @dataclass(frozen=True)

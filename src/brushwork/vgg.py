@@ -96,9 +96,18 @@ class VGG19Features(nn.Module):
         self.register_buffer("shift", (torch.tensor(pre.mean) / std).view(1, 3, 1, 1))
         self.requires_grad_(False)
         self.eval()
+        self.dtype = torch.float32  # the autocast dtype of the convolutions (see set_precision)
+        self.channels_last = False
         self.layer_scale: dict[str, float] = {}
         if normalize:
             self.layer_scale = _reference_scales(self, weights)
+
+    def set_precision(self, dtype: torch.dtype, channels_last: bool) -> "VGG19Features":
+        """Run the convolutions under autocast to ``dtype`` (activations come back in it; the costs
+        cast them to float32), in channels-last layout if asked (what tensor cores and oneDNN's
+        bfloat16 kernels want)."""
+        self.dtype, self.channels_last = dtype, channels_last
+        return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
 
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""
@@ -112,8 +121,14 @@ class VGG19Features(nn.Module):
         if missing:
             raise ValueError(f"layers {sorted(missing)} lie beyond this network's last layer {self.names[-1]}")
         deepest = max(self.names.index(n) for n in wanted)
-        out: dict[str, Tensor] = {}
         x = self.preprocess(image)
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
+            return self._layers(x, wanted, deepest)
+
+    def _layers(self, x: Tensor, wanted: set[str], deepest: int) -> dict[str, Tensor]:
+        out: dict[str, Tensor] = {}
         for name in self.names[: deepest + 1]:
             if name.startswith("conv"):
                 x = self.convs[name](x)

@@ -1,0 +1,34 @@
+import pytest
+import torch
+
+from brushwork import Config, ConfigError
+from brushwork import devices
+from brushwork.devices import DeviceError, resolve, resolve_precision
+
+
+def test_resolve_cpu_and_missing_gpu(monkeypatch):
+    assert resolve("cpu") == torch.device("cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="no CUDA GPU"):
+        resolve("cuda")
+
+
+def test_precision_names_map_to_dtypes():
+    cpu = torch.device("cpu")
+    assert resolve_precision("fp32", cpu) == torch.float32
+    assert resolve_precision("bf16", cpu) == torch.bfloat16
+    assert resolve_precision("fp16", cpu) == torch.float16
+    with pytest.raises(DeviceError, match="--precision"):
+        resolve_precision("int8", cpu)
+
+
+@pytest.mark.parametrize("native, expect", [(True, torch.bfloat16), (False, torch.float32)])
+def test_auto_precision_on_cpu_follows_native_bfloat16(monkeypatch, native, expect):
+    monkeypatch.setattr(devices, "cpu_has_bf16", lambda: native)
+    assert resolve_precision("auto", torch.device("cpu")) == expect
+
+
+def test_config_checks_precision():
+    assert Config().precision == "auto"
+    with pytest.raises(ConfigError, match="--precision must be one of"):
+        Config(precision="fp64")
