@@ -14,6 +14,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared" / "images")).resolve()
 
 
+def test_images(folder: Path = SHARED) -> tuple[list[Path], list[Path]]:
+    """(photos, paintings) named in the folder's LICENSES.md: rows whose description starts
+    with "photograph" are photos, the rest paintings."""
+    photos, paintings = [], []
+    for line in (folder / "LICENSES.md").read_text().splitlines():
+        m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
+        if m and (folder / m.group(1)).is_file():
+            (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
+    return photos, paintings
+
+
 def sync(device: str) -> None:
     if device.startswith("cuda"):
         torch.cuda.synchronize()
