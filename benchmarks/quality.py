@@ -16,10 +16,9 @@ import sys
 import time
 from pathlib import Path
 
-import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, test_images, write_results  # noqa: E402
+from _common import ROOT, SHARED, sync, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -63,8 +62,7 @@ def main(argv=None) -> int:
         for painting in paintings:
             start = time.perf_counter()
             result = stylize(photo, [painting], config)
-            if device.startswith("cuda"):
-                torch.cuda.synchronize()
+            sync(device)
             wall = time.perf_counter() - start
             cd = quality.content_dist(result.image, photo, device)
             sd = quality.style_dist(result.image, painting, device)

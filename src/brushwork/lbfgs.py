@@ -36,7 +36,6 @@ class LBFGS:
         self.YtY: Tensor | None = None  # (m, m) y_i·y_j by slot
         self._g_prev: Tensor | None = None
         self._step_prev: Tensor | None = None  # the last update t·d
-        self.steps = 0
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         self.x.grad = None
@@ -47,10 +46,11 @@ class LBFGS:
             loss = closure()
         with torch.no_grad():
             g = self.x.grad.detach().reshape(-1).float()
-            if self._g_prev is not None:
+            first = self._g_prev is None
+            if not first:
                 self._remember(self._step_prev, g - self._g_prev)
             d = self._direction(g)
-            if self.steps == 0:
+            if first:
                 # torch.optim.LBFGS's first step: no curvature known yet, so keep it short.
                 t = torch.clamp(1.0 / g.abs().sum(), max=1.0) * self.lr
             else:
@@ -58,7 +58,6 @@ class LBFGS:
             update = d * t
             self.x.add_(update.view_as(self.x).to(self.x.dtype))
             self._g_prev, self._step_prev = g.clone(), update
-            self.steps += 1
         return loss
 
     def _remember(self, s: Tensor, y: Tensor) -> None:
