@@ -18,7 +18,7 @@ from typing import Iterator, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from . import color, images, tiles
+from . import cache, color, images, tiles
 from .config import Config, ConfigError
 from .devices import resolve, resolve_precision, tune
 from .lbfgs import LBFGS
@@ -155,20 +155,19 @@ class Painting:
         self._content = content_full
         work_content, work_styles = _apply_color(cfg.color, content_full, styles_full)
 
-        net = VGG19Features(load_weights(cfg.weights, cfg.weights_format),
-                            last=max((cfg.content_layer, *cfg.style_layers), key=LAYERS.index),
-                            pooling=cfg.pooling).to(device)
-        dtype = resolve_precision(cfg.precision, device)
-        tune(device)
-        net.set_precision(dtype, channels_last=dtype != torch.float32 or device.type == "cuda")
+        net, net_key = _network(cfg, device)
         plans = [self._plan(size, content_full, device) for size in sizes]
         total, step = sum(p.steps for p in plans), 0
         x: Tensor | None = None
         for k, plan in enumerate(plans):
             c_img = images.resize(work_content, plan.hw).to(device)
-            s_imgs = [self._style_at(s, plan.size).to(device) for s in work_styles]
-            m_imgs = {i: images.resize(m, plan.hw).to(device) for i, m in masks_full.items()}
-            targets = StyleTargets(net, cfg, s_imgs, blend, m_imgs)
+            s_imgs = [self._style_at(s, plan.size) for s in work_styles]
+            m_imgs = {i: images.resize(m, plan.hw) for i, m in masks_full.items()}
+            # The same style pictures and settings give the same targets: reuse them across runs.
+            key = (net_key, cfg.style_layers, cfg.style_loss, tuple(blend), cache.images_key(s_imgs),
+                   cache.masks_key(m_imgs))
+            targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
+                net, cfg, [s.to(device) for s in s_imgs], blend, {i: m.to(device) for i, m in m_imgs.items()}))
             objective = Objective(net, cfg, c_img, targets) if plan.side is None \
                 else tiles.TiledObjective(net, cfg, c_img, targets, plan.side)
             x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
@@ -241,6 +240,26 @@ class _Plan:
     hw: tuple[int, int]
     steps: int
     side: int | None
+
+
+def _network(cfg: Config, device: torch.device) -> tuple[VGG19Features, tuple]:
+    """VGG19 cut after the deepest layer the run needs, on ``device`` in the run's precision;
+    built once per process for each such combination (and weights file version)."""
+    dtype = resolve_precision(cfg.precision, device)
+    tune(device)
+    channels_last = dtype != torch.float32 or device.type == "cuda"
+    last = max((cfg.content_layer, *cfg.style_layers), key=LAYERS.index)
+    stamp = None
+    if cfg.weights:
+        st = Path(cfg.weights).stat() if Path(cfg.weights).is_file() else None
+        stamp = st and (st.st_size, st.st_mtime_ns)
+    key = (cfg.weights, stamp, cfg.weights_format, last, cfg.pooling, str(device), dtype, channels_last)
+
+    def build() -> VGG19Features:
+        net = VGG19Features(load_weights(cfg.weights, cfg.weights_format), last=last, pooling=cfg.pooling)
+        return net.to(device).set_precision(dtype, channels_last=channels_last)
+
+    return cache.NETWORKS.get(key, build), key
 
 
 def _apply_color(mode: str, content: Tensor, styles: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
