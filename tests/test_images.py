@@ -46,7 +46,7 @@ def test_bad_inputs(tmp_path):
         images.load(tmp_path)
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"\xff\xd8\xff not really")
-    with pytest.raises(images.ImageError, match="junk.jpg: cannot be read"):
+    with pytest.raises(images.ImageError, match="junk.jpg: (not an image|truncated or corrupt)"):
         images.load(junk)
     with pytest.raises(images.ImageError, match="NaN"):
         images.load(torch.full((3, 4, 4), float("nan")))

@@ -6,7 +6,9 @@ import argparse
 import dataclasses
 import json
 import shlex
+import signal
 import sys
+import threading
 import typing
 from pathlib import Path
 from typing import Sequence
@@ -15,12 +17,23 @@ from . import __version__, images
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
-from .engine import Painting, run_params, stylize_iter
+from . import checkpoint
+from .engine import DivergedError, OutOfMemory, Painting, run_params, stylize_iter
 from .presets import load_preset, names as preset_names
 from .weights import WeightsError
 
 EXIT_USAGE = 2
+EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: keep the best picture and a checkpoint."""
+
+
+def _on_sigterm(signum, frame):
+    raise Terminated()
 _ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError)
 
 
@@ -94,6 +107,8 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
     paint.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif, .bmp)")
     paint.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    paint.add_argument("--resume", metavar="CHECKPOINT", default=None,
+                       help="continue the run a checkpoint (written on Ctrl-C or SIGTERM: OUT.ckpt) holds")
     add_config_flags(paint)
 
     demo = sub.add_parser("demo", help="paint the bundled Tübingen photo as The Starry Night")
@@ -125,11 +140,15 @@ def _intermediate(out: Path, step: int) -> Path:
     return out.with_name(f"{out.stem}_{step}{out.suffix}")
 
 
-def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool) -> int:
+def checkpoint_path(output: Path) -> Path:
+    """Where an interrupted run keeps its checkpoint: next to the output, ``OUT.png.ckpt``."""
+    return output.with_name(output.name + ".ckpt")
+
+
+def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool, resume: str | None = None) -> int:
     images.check_writable(output)
-    for path in (content, *styles):
-        images.load(path)  # fail on a bad input before any work starts
-    painting: Painting = stylize_iter(content, styles, config)
+    state = checkpoint.load(resume) if resume else None
+    painting: Painting = stylize_iter(content, styles, config, resume=state)  # checks every input first
     bar = None
     if not quiet:
         from tqdm import tqdm
@@ -140,27 +159,46 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
         for event in painting:
             if bar is not None:
                 bar.total = event.iterations
-                bar.update(1)
+                bar.n = event.step
                 bar.set_postfix({"px": event.size, **{k: f"{v:.3g}" for k, v in event.losses.items()}}, refresh=False)
+                bar.update(0)
+                if event.recovered:
+                    bar.write(f"step {event.step}: the loss was not finite; back to the best picture, optimizer restarted")
             if event.image is not None and not event.done:
                 images.save(event.image, _intermediate(output, event.step), _params(config, content, styles, event))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, DivergedError, OutOfMemory) as e:
         if bar is not None:
             bar.close()
-        image = painting.current_image()
-        if image is not None:
-            images.save(image, output, _params(config, content, styles, event))
-            print(f"interrupted: wrote the image so far to {output}", file=sys.stderr)
-        else:
-            print("interrupted before the first step; nothing written", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return _keep_work(painting, e, output, _params(config, content, styles, event))
     if bar is not None:
         bar.close()
-    images.save(event.image, output, _params(config, content, styles, event))
-    if not quiet:
+    images.save(painting.current_image() if event is None else event.image, output,
+                _params(config, content, styles, event))
+    if not quiet and event is not None:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
         print(f"wrote {output} ({event.step} steps, {event.elapsed:.1f} s; {losses})", file=sys.stderr)
     return 0
+
+
+def _keep_work(painting: Painting, e: BaseException, output: Path, params: dict) -> int:
+    """After an interruption or a failure: write the best picture and a checkpoint, say so."""
+    image, state = painting.current_image(), painting.checkpoint()
+    if isinstance(e, Terminated):
+        what, code = "terminated", EXIT_TERMINATED
+    elif isinstance(e, KeyboardInterrupt):
+        what, code = "interrupted", EXIT_INTERRUPTED
+    else:
+        what, code = f"error: {e}", EXIT_FAILED
+    if image is None:
+        print(f"brushwork: {what} before the first step; nothing written", file=sys.stderr)
+        return code
+    images.save(image, output, params)
+    kept = f"wrote the best picture so far to {output}"
+    if state is not None:
+        ckpt = checkpoint.save(state, checkpoint_path(output))
+        kept += f" and a checkpoint to {ckpt} (continue with --resume {ckpt})"
+    print(f"brushwork: {what}; {kept}", file=sys.stderr)
+    return code
 
 
 def reproduce_command(params: dict, output: str) -> str:
@@ -190,6 +228,8 @@ def run_info(path: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         if ns.command == "info":
             return run_info(ns.image)
@@ -200,13 +240,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             if code == 0:
                 print(output.resolve())
             return code
-        return run_paint(ns.content, ns.styles, Path(ns.output), config, ns.quiet)
+        return run_paint(ns.content, ns.styles, Path(ns.output), config, ns.quiet, ns.resume)
     except _ERRORS as e:
         print(f"brushwork: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except MemoryError:
-        print("brushwork: error: out of memory; try a smaller --size or --optimizer adam", file=sys.stderr)
-        return 1
+    except OutOfMemory as e:  # before the first step (the network or the targets)
+        print(f"brushwork: error: {e}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt as e:  # while reading the inputs: nothing to keep yet
+        print("brushwork: " + ("terminated" if isinstance(e, Terminated) else "interrupted"), file=sys.stderr)
+        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -5,11 +5,15 @@ Coarse to fine (Gatys et al. 2017 §6): the picture is painted at each size of
 ``config.schedule()`` in turn, the result of one scale upsampled to start the next. At each
 scale the targets (content activations, style statistics) are computed once, without gradients;
 the image's pixels are the only thing optimized.
+
+No lost work: the run keeps its best picture of the scale; a step whose loss or gradient is not
+finite sends it back there with a fresh optimizer (Adam at half the step), and a second one stops
+the run with ``DivergedError``. ``Painting.checkpoint()`` is what ``resume=`` continues from.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,104 +22,43 @@ from typing import Iterator, Mapping, Sequence
 import torch
 from torch import Tensor
 
-from . import cache, color, images, tiles
+from . import cache, checkpoint, color, images, tiles
 from .config import Config, ConfigError
 from .devices import resolve, resolve_precision, tune
+from .events import Progress, Result, run_params  # noqa: F401 (re-exported)
+from .inputs import Inputs, prepare, style_at
 from .lbfgs import LBFGS
 from .objective import Objective, StyleTargets
-from .vgg import LAYERS, VGG19Features, downsampling
+from .vgg import LAYERS, VGG19Features
 from .weights import load_weights
 
 
-@dataclass(frozen=True)
-class Progress:
-    """One optimization step. ``step`` counts over all scales (``iterations`` in all); ``scale``
-    is the index of the running scale in ``sizes``. ``losses`` holds the weighted terms (content,
-    style, tv) and their total; ``image`` is a CPU ``(1, 3, H, W)`` tensor on the steps that asked
-    for it, else None."""
-
-    step: int
-    iterations: int
-    losses: Mapping[str, float]
-    elapsed: float
-    image: Tensor | None = None
-    scale: int = 0
-    sizes: tuple[int, ...] = ()
-
-    @property
-    def done(self) -> bool:
-        return self.step == self.iterations
-
-    @property
-    def size(self) -> int:
-        return self.sizes[self.scale] if self.sizes else 0
+class DivergedError(RuntimeError):
+    """The loss or gradient stopped being finite twice; the best picture so far is kept."""
 
 
-@dataclass(frozen=True)
-class Result:
-    """The painted image (CPU, ``(1, 3, H, W)``, [0, 1]), its final losses, and how it was made."""
-
-    image: Tensor
-    losses: Mapping[str, float]
-    steps: int
-    elapsed: float
-    config: Config
-
-    def to_pil(self):
-        return images.to_pil(self.image)
-
-    def save(self, path, params: dict | None = None) -> Path:
-        """Write the image (atomically); PNGs carry ``params`` or, by default, the config."""
-        if params is None:
-            params = {**run_params(self.config), "step": self.steps, "losses": dict(self.losses)}
-        return images.save(self.image, path, params)
-
-
-def run_params(config: Config) -> dict:
-    """What a PNG records of how it was made: the brushwork version and the full config."""
-    from . import __version__
-
-    return {"brushwork": __version__, "config": dataclasses.asdict(config)}
-
-
-def min_size(config: Config) -> int:
-    """Smallest side that leaves the deepest layer at least one pixel."""
-    deepest = max((config.content_layer, *config.style_layers), key=LAYERS.index)
-    return 2 ** downsampling(deepest)
-
-
-def resolve_masks(specs: Sequence[str], styles: Sequence, extra: Mapping | None = None) -> dict[int, images.ImageLike]:
-    """``STYLE=MASK`` strings (STYLE a 1-based number or a style's path as given) -> {index: mask}."""
-    out: dict[int, images.ImageLike] = dict(extra or {})
-    names = [str(s) for s in styles]
-    for spec in specs:
-        key, mask = spec.split("=", 1)
-        if key.isdigit() and 1 <= int(key) <= len(styles):
-            index = int(key) - 1
-        elif key in names:
-            index = names.index(key)
-        else:
-            raise ConfigError(f"--style-mask {spec!r}: {key!r} is neither a style number (1–{len(styles)}) "
-                              f"nor one of the style paths")
-        out[index] = mask
-    return out
-
-
-def load_mask(mask: images.ImageLike, hw: tuple[int, int]) -> Tensor:
-    """A mask image as ``(1, 1, H, W)`` in [0, 1] (white = 1), resized to the content's ``hw``."""
-    return images.resize(images.load(mask), hw)[:, :1]
+class OutOfMemory(RuntimeError):
+    """A scale did not fit in memory; the message names the size and what to try."""
 
 
 class Painting:
-    """The iterator ``stylize_iter`` returns. Besides the events it offers ``current_image()``,
-    so a caller interrupted between steps (Ctrl-C) can still keep the picture."""
+    """The iterator ``stylize_iter`` returns. Its inputs are read and checked when it is made, so
+    bad ones fail before any work. Besides the events it offers ``current_image()`` (the best
+    picture so far, for a caller interrupted between steps) and ``checkpoint()``."""
 
-    def __init__(self, content, styles: Sequence, config: Config, image_every: int | None, masks: Mapping | None):
+    def __init__(self, content, styles: Sequence, config: Config, image_every: int | None,
+                 masks: Mapping | None, resume: Mapping | None = None):
         self.config = config
         self._image_every = config.save_every if image_every is None else image_every
-        self._gen = self._run(content, list(styles), masks)
+        self.inputs: Inputs = prepare(content, list(styles), config, masks)
+        self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
         self._x: Tensor | None = None
-        self._content: Tensor | None = None
+        self._best: Tensor | None = None  # the best picture of the running scale (on the device)
+        self._best_losses: dict[str, float] = {}
+        self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
+        self._failures, self._lr_scale, self._elapsed = 0, 1.0, 0.0
+        self._opt = None
+        self._gen = self._run()
 
     def __iter__(self) -> "Painting":
         return self
@@ -124,93 +67,137 @@ class Painting:
         return next(self._gen)
 
     def current_image(self) -> Tensor | None:
-        """The image as it stands now (CPU, clamped, colours applied), or None before step 1."""
-        if self._x is None:
+        """The best picture so far (CPU, clamped, colours applied), or None before step 1."""
+        x = self._best if self._best is not None else self._x
+        if x is None:
             return None
+        return self._finish(x)
+
+    def checkpoint(self) -> dict | None:
+        """What ``stylize_iter(..., resume=)`` (CLI: ``--resume``) continues from; None before step 1."""
+        if self._best is None:
+            return None
+        scale, in_scale, step = self._where
+        state = {"config": self.config.to_json(), "inputs": checkpoint.inputs_digest(self.inputs),
+                 "scale": scale, "scale_step": in_scale, "step": step, "elapsed": self._elapsed,
+                 "best": self._best.detach().float().cpu().clone(), "best_losses": dict(self._best_losses),
+                 "failures": self._failures, "lr_scale": self._lr_scale}
+        if isinstance(self._opt, torch.optim.Adam):
+            state["adam"] = self._opt.state_dict()
+        return state
+
+    def _finish(self, x: Tensor) -> Tensor:
         with torch.no_grad():
-            out = self._x.detach().clamp(0, 1).float().cpu()  # the content stays on the CPU
+            out = x.detach().clamp(0, 1).float().cpu()  # the content stays on the CPU
             if self.config.color in ("keep", "luminance"):
-                out = color.keep_colors(images.resize(self._content, tuple(out.shape[-2:])), out)
+                out = color.keep_colors(images.resize(self.inputs.content, tuple(out.shape[-2:])), out)
             return out.clone()
 
-    def _run(self, content, styles: list, masks: Mapping | None) -> Iterator[Progress]:
-        cfg = self.config
-        if not styles:
-            raise ConfigError("at least one style image is needed")
-        blend = cfg.blend(len(styles))
-        mask_files = resolve_masks(cfg.style_masks, styles, masks)
+    def _run(self) -> Iterator[Progress]:
+        cfg, inp, resume = self.config, self.inputs, self._resume
         device = resolve(cfg.device)
         torch.manual_seed(cfg.seed)
-        start = time.perf_counter()
-
-        content_full = images.load(content)
-        sizes = cfg.schedule()
-        h, w = images.fit(sizes[0], *content_full.shape[-2:])
-        if min(h, w) < min_size(cfg):
-            raise ConfigError(f"a {w}×{h} px picture is too small: the deepest layer needs at least "
-                              f"{min_size(cfg)} px on each side (raise --size or --start-size)")
-        styles_full = [images.load(s) for s in styles]
-        out_hw = images.fit(sizes[-1], *content_full.shape[-2:])
-        masks_full = {i: load_mask(m, out_hw) for i, m in mask_files.items()}
-        self._content = content_full
-        work_content, work_styles = _apply_color(cfg.color, content_full, styles_full)
-
+        start = time.perf_counter() - (resume["elapsed"] if resume else 0.0)
+        work_content, work_styles = inp.working(cfg.color)
         net, net_key = _network(cfg, device)
-        plans = [self._plan(size, content_full, device) for size in sizes]
-        total, step = sum(p.steps for p in plans), 0
-        x: Tensor | None = None
+        plans = [self._plan(size, device) for size in cfg.schedule()]
+        total, sizes = sum(p.steps for p in plans), tuple(p.size for p in plans)
+        step, x = 0, None
         for k, plan in enumerate(plans):
-            c_img = images.resize(work_content, plan.hw).to(device)
-            s_imgs = [self._style_at(s, plan.size) for s in work_styles]
-            m_imgs = {i: images.resize(m, plan.hw) for i, m in masks_full.items()}
-            # The same style pictures and settings give the same targets: reuse them across runs.
-            key = (net_key, cfg.style_layers, cfg.style_loss, tuple(blend), cache.images_key(s_imgs),
-                   cache.masks_key(m_imgs))
-            targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
-                net, cfg, [s.to(device) for s in s_imgs], blend, {i: m.to(device) for i, m in m_imgs.items()}))
-            objective = Objective(net, cfg, c_img, targets) if plan.side is None \
-                else tiles.TiledObjective(net, cfg, c_img, targets, plan.side)
+            skip = 0
+            if resume and k < resume["scale"]:
+                step += plan.steps
+                continue
+            if resume and k == resume["scale"]:
+                skip, x = resume["scale_step"], resume["best"].to(device)
+                step += skip
+            with _memory_guard(plan, device):
+                objective, c_img = self._objective(net, net_key, plan, work_content, work_styles, device)
             x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
             self._x = x = x.contiguous().requires_grad_(True)
-            opt = self._optimizer(x, plan.steps)
-            for _ in range(plan.steps):
-                losses = self._step(opt, objective, x)
+            self._best, self._best_losses = x.detach().clone(), {}
+            self._opt = self._optimizer(x, plan.steps)
+            if resume and k == resume["scale"]:
+                self._restore(resume, plan.steps)
+                resume = None
+            for done in range(skip + 1, plan.steps + 1):
+                with _memory_guard(plan, device):
+                    losses, ok = self._step(objective, x)
                 step += 1
+                if not ok:
+                    losses = self._recover(x, step, plan.steps)
+                self._where, self._elapsed = (k, done, step), time.perf_counter() - start
                 want = step == total or (self._image_every > 0 and step % self._image_every == 0)
-                yield Progress(step=step, iterations=total, losses=losses, elapsed=time.perf_counter() - start,
-                               image=self.current_image() if want else None, scale=k, sizes=tuple(sizes))
+                yield Progress(step=step, iterations=total, losses=losses, elapsed=self._elapsed,
+                               image=self.current_image() if want else None, scale=k, sizes=sizes,
+                               recovered=not ok)
 
-    def _plan(self, size: int, content: Tensor, device: torch.device) -> "_Plan":
+    def _objective(self, net, net_key, plan: "_Plan", work_content: Tensor, work_styles: list[Tensor], device):
         cfg = self.config
-        hw = images.fit(size, *content.shape[-2:])
+        c_img = images.resize(work_content, plan.hw).to(device)
+        s_imgs = [style_at(s, plan.size, cfg) for s in work_styles]
+        m_imgs = {i: images.resize(m, plan.hw) for i, m in self.inputs.masks.items()}
+        # The same style pictures and settings give the same targets: reuse them across runs.
+        key = (net_key, cfg.style_layers, cfg.style_loss, self.inputs.blend, cache.images_key(s_imgs),
+               cache.masks_key(m_imgs))
+        targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
+            net, cfg, [s.to(device) for s in s_imgs], self.inputs.blend, {i: m.to(device) for i, m in m_imgs.items()}))
+        if plan.side is None:
+            return Objective(net, cfg, c_img, targets), c_img
+        return tiles.TiledObjective(net, cfg, c_img, targets, plan.side), c_img
+
+    def _plan(self, size: int, device: torch.device) -> "_Plan":
+        cfg = self.config
+        hw = images.fit(size, *self.inputs.content.shape[-2:])
         side = tiles.tile_side(hw, cfg.tile_size, device)
         if side is not None and (cfg.style_loss != "gram" or cfg.normalize_gradients):
             raise ConfigError(f"a {hw[1]}×{hw[0]} px picture must be painted in tiles, which support only "
                               f"--style-loss gram without --normalize-gradients; lower --size")
         return _Plan(size, hw, cfg.steps_at(size), side)
 
-    def _style_at(self, style: Tensor, size: int) -> Tensor:
-        hs, ws = images.fit(max(1, round(size * self.config.style_scale)), *style.shape[-2:])
-        if min(hs, ws) < min_size(self.config):
-            raise ConfigError(f"style image at {ws}×{hs} px is too small for the style layers; "
-                              f"raise --style-scale or --start-size")
-        return images.resize(style, (hs, ws))
-
-    def _step(self, opt: torch.optim.Optimizer, objective, x: Tensor) -> dict[str, float]:
+    def _step(self, objective, x: Tensor) -> tuple[dict[str, float], bool]:
+        """One optimizer step; (the losses at the picture it started from, whether all was finite)."""
         terms: dict[str, Tensor] = {}
+        before = x.detach().clone()  # the losses belong to this picture, not the one the step makes
 
         def closure() -> Tensor:
-            opt.zero_grad(set_to_none=True)
+            self._opt.zero_grad(set_to_none=True)
             J, parts = objective.backward(x)
             terms.update(parts, total=J)
             return J
 
-        opt.step(closure)
-        if self.config.optimizer == "adam":
-            with torch.no_grad():
+        self._opt.step(closure)
+        with torch.no_grad():
+            if self.config.optimizer == "adam":
                 x.clamp_(0, 1)  # Adam steps stay in the valid pixel range; L-BFGS keeps its curvature pairs.
-        # One device-to-host copy for all the terms, not one per term.
-        return dict(zip(terms, torch.stack([v.float() for v in terms.values()]).tolist()))
+            finite = torch.isfinite(x).all() & torch.isfinite(x.grad).all()
+            # One device-to-host copy for all the terms and the check, not one per term.
+            values = torch.stack([*(v.float() for v in terms.values()), finite.float()]).tolist()
+        losses = dict(zip(terms, values[:-1]))
+        ok = values[-1] == 1.0 and all(math.isfinite(v) for v in values[:-1])
+        if ok and losses["total"] < self._best_losses.get("total", math.inf):
+            self._best, self._best_losses = before, losses
+        return losses, ok
+
+    def _recover(self, x: Tensor, step: int, steps: int) -> dict[str, float]:
+        """Back to the best picture with a fresh optimizer; the second time, stop."""
+        with torch.no_grad():
+            x.copy_(self._best)
+        self._failures += 1
+        if self._failures > 1:
+            raise DivergedError(f"the loss or its gradient became NaN or infinite again at step {step}; "
+                                f"stopped, keeping the best picture so far (try a smaller --learning-rate)")
+        if self.config.optimizer == "adam":
+            self._lr_scale *= 0.5
+        self._opt = self._optimizer(x, steps)
+        return dict(self._best_losses) or {"total": math.nan}
+
+    def _restore(self, state: Mapping, steps: int) -> None:
+        self._best_losses = dict(state["best_losses"])
+        self._failures, self._lr_scale = state["failures"], state["lr_scale"]
+        self._opt = self._optimizer(self._x, steps)
+        if "adam" in state and isinstance(self._opt, torch.optim.Adam):
+            self._opt.load_state_dict(state["adam"])
 
     def _init(self, content_img: Tensor, device: torch.device) -> Tensor:
         cfg = self.config
@@ -226,7 +213,7 @@ class Painting:
     def _optimizer(self, x: Tensor, steps: int):
         cfg = self.config
         if cfg.optimizer == "adam":
-            return torch.optim.Adam([x], lr=cfg.lr)
+            return torch.optim.Adam([x], lr=cfg.lr * self._lr_scale)
         # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
         # (fewer when the scale has fewer steps: memory); no early stop, no line search.
         return LBFGS(x, lr=cfg.lr, history=min(100, steps))
@@ -262,26 +249,39 @@ def _network(cfg: Config, device: torch.device) -> tuple[VGG19Features, tuple]:
     return cache.NETWORKS.get(key, build), key
 
 
-def _apply_color(mode: str, content: Tensor, styles: list[Tensor]) -> tuple[Tensor, list[Tensor]]:
-    """The pictures the optimization sees for a colour mode (full resolution, CPU)."""
-    if mode == "luminance":
-        return color.luminance(content), [color.match_luminance(s, content) for s in styles]
-    if mode == "match":
-        return content, [color.match_colors(s, content) for s in styles]
-    return content, styles
+class _memory_guard:
+    """Turns running out of memory (CPU or GPU) into ``OutOfMemory`` naming the size and what to try."""
+
+    def __init__(self, plan: "_Plan", device: torch.device):
+        self.plan, self.device = plan, device
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, e, tb):
+        text = str(e).lower() if e is not None else ""
+        if isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
+                isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)):
+            h, w = self.plan.hw
+            raise OutOfMemory(f"out of memory painting {w}×{h} px on {self.device}: try a smaller --size, "
+                              f"tiles (--tile-size 512) or --optimizer adam, which needs less memory") from None
+        return False
 
 
 def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config | None = None,
-                 *, image_every: int | None = None, masks: Mapping[int, images.ImageLike] | None = None) -> Painting:
+                 *, image_every: int | None = None, masks: Mapping[int, images.ImageLike] | None = None,
+                 resume: Mapping | None = None) -> Painting:
     """Paint ``content`` in the style of ``styles`` step by step.
 
     Yields one ``Progress`` per step; the last one (``done``) carries the final image. Other
     events carry the image every ``image_every`` steps (default: ``config.save_every``).
     Inputs may be paths, PIL images or ``(3, H, W)``/``(1, 3, H, W)`` tensors in [0, 1]. ``masks``
     maps a style's index to a mask image (white = paint this style there), besides
-    ``config.style_masks``.
+    ``config.style_masks``. ``resume``: a ``Painting.checkpoint()`` (or ``checkpoint.load(path)``)
+    of the same run, which then continues where it stood. Inputs and options are checked here,
+    before any work: errors are ``ConfigError`` or ``ImageError``.
     """
-    return Painting(content, styles, config or Config(), image_every, masks)
+    return Painting(content, styles, config or Config(), image_every, masks, resume)
 
 
 def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike,

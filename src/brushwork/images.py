@@ -1,4 +1,5 @@
-"""Reading, resizing and writing images. Tensors are ``(1, 3, H, W)`` float32 RGB in [0, 1].
+"""Resizing and writing images (reading: ``reading.py``). Tensors are ``(1, 3, H, W)`` float32 RGB
+in [0, 1]. TIFF outputs are 16 bits per channel; PNG outputs carry the run's parameters.
 
 Writes are atomic: a temporary file in the target's folder, then ``os.replace``, so an
 existing output is never left half written.
@@ -6,68 +7,22 @@ existing output is never left half written.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Union
 
 import numpy as np
-import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
-ImageLike = Union[str, os.PathLike, Image.Image, Tensor]
+from .reading import MAX_PIXELS, READ_FORMATS, ImageError, ImageLike, load, load_bytes  # noqa: F401 (re-exported)
+
 PARAMS_KEY = "brushwork"
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
                 ".bmp": "BMP"}
-
-
-class ImageError(ValueError):
-    """An image that cannot be read or written."""
-
-
-def load(image: ImageLike) -> Tensor:
-    """Read a path, PIL image or tensor into a ``(1, 3, H, W)`` float32 tensor in [0, 1]."""
-    if isinstance(image, Tensor):
-        return _from_tensor(image)
-    if isinstance(image, Image.Image):
-        return _from_pil(image)
-    path = Path(image)
-    if not path.exists():
-        raise ImageError(f"{path}: no such file")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder, not an image")
-    try:
-        with Image.open(path) as im:
-            im.load()
-            return _from_pil(ImageOps.exif_transpose(im))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
-        raise ImageError(f"{path}: cannot be read as an image ({e.__class__.__name__}: {e})") from None
-
-
-def _from_pil(im: Image.Image) -> Tensor:
-    if im.mode in ("RGBA", "LA") or (im.mode == "P" and "transparency" in im.info):
-        # Composite transparency onto white, never exposing the hidden colour under alpha = 0.
-        rgba = im.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        im = Image.alpha_composite(white, rgba)
-    arr = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0)
-
-
-def _from_tensor(t: Tensor) -> Tensor:
-    if t.dim() == 3:
-        t = t.unsqueeze(0)
-    if t.dim() != 4 or t.shape[0] != 1 or t.shape[1] not in (1, 3):
-        raise ImageError(f"an image tensor must be (3, H, W) or (1, 3, H, W), not {tuple(t.shape)}")
-    t = t.detach().float().cpu()
-    if t.shape[1] == 1:
-        t = t.expand(1, 3, *t.shape[2:])
-    if not torch.isfinite(t).all():
-        raise ImageError("image tensor holds NaN or infinite values")
-    return t.clamp(0, 1).contiguous()
 
 
 def fit(size: int, h: int, w: int) -> tuple[int, int]:
@@ -113,10 +68,28 @@ def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | No
         kwargs["pnginfo"] = info
     elif fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = 95
+    if fmt == "TIFF":  # 16 bits per channel: 8 would band the painting's smooth gradients
+        import tifffile
+
+        if isinstance(image, Image.Image):
+            data = np.asarray(image.convert("RGB"), dtype=np.uint16) * 257
+        else:
+            data = (image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 65535.0).round()
+            data = data.astype(np.uint16)
+        buf = io.BytesIO()  # tifffile wants a named file or a BytesIO, not a bare descriptor
+        tifffile.imwrite(buf, data, photometric="rgb", compression="zlib")
+        return write_atomic(path, lambda f: f.write(buf.getvalue()))
+    return write_atomic(path, lambda f: pil.save(f, format=fmt, **kwargs))
+
+
+def write_atomic(path: str | os.PathLike, write) -> Path:
+    """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it to ``path``:
+    an existing file is replaced only by a complete one."""
+    path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            pil.save(f, format=fmt, **kwargs)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

@@ -1,0 +1,71 @@
+"""Checkpoints: enough of a run to continue it later (``--resume``), a few megabytes.
+
+A checkpoint holds the config, digests of the input pictures, where the run stood (scale, steps
+done) and its best picture, plus Adam's moments when Adam runs. L-BFGS's curvature pairs are left
+out (at 512 px its 100 pairs are ~0.5 GB): a resumed L-BFGS run starts a fresh history from the
+best picture, which costs a few steps of progress, not the picture.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import os
+from pathlib import Path
+
+import torch
+
+from . import cache, images
+from .config import Config, ConfigError
+from .inputs import Inputs
+
+FORMAT = "brushwork-checkpoint/1"
+# Fields that may differ on resume: they change where and how often, not what is painted.
+FREE_FIELDS = ("device", "save_every")
+
+
+class CheckpointError(ConfigError):
+    """A checkpoint that cannot be used for this run."""
+
+
+def inputs_digest(inputs: Inputs) -> dict:
+    return {"content": cache.digest(inputs.content), "styles": [cache.digest(s) for s in inputs.styles],
+            "masks": {str(i): cache.digest(m) for i, m in sorted(inputs.masks.items())}}
+
+
+def save(state: dict, path: str | os.PathLike) -> Path:
+    """Write a checkpoint atomically (an existing one is replaced only by a complete one)."""
+    buf = io.BytesIO()
+    torch.save({"format": FORMAT, **state}, buf)
+    return images.write_atomic(path, lambda f: f.write(buf.getvalue()))
+
+
+def load(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise CheckpointError(f"{path}: not a brushwork checkpoint ({type(e).__name__})") from None
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a brushwork checkpoint")
+    state["path"] = str(path)
+    return state
+
+
+def check(state: dict, config: Config, inputs: Inputs) -> dict:
+    """``state`` if it continues this very run; else a ``CheckpointError`` saying what differs."""
+    name = state.get("path", "checkpoint")
+    saved = Config.from_json(state["config"])
+    differ = [f.name for f in dataclasses.fields(Config)
+              if f.name not in FREE_FIELDS and getattr(saved, f.name) != getattr(config, f.name)]
+    if differ:
+        shown = ", ".join(f"--{d.replace('_', '-')} {getattr(saved, d)!r} (now {getattr(config, d)!r})" for d in differ)
+        raise CheckpointError(f"{name} was made with other options: {shown}; resume with the same options")
+    mine = inputs_digest(inputs)
+    for key in ("content", "styles", "masks"):
+        if state["inputs"][key] != mine[key]:
+            raise CheckpointError(f"{name} was made with other {key if key != 'content' else 'content picture'}; "
+                                  f"resume with the same pictures")
+    return state

@@ -1,0 +1,66 @@
+"""What a run hands back: one immutable ``Progress`` per step, and the final ``Result``."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from torch import Tensor
+
+from . import images
+from .config import Config
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One optimization step. ``step`` counts over all scales (``iterations`` in all); ``scale``
+    is the index of the running scale in ``sizes``. ``losses`` holds the weighted terms (content,
+    style, tv) and their total; ``image`` is a CPU ``(1, 3, H, W)`` tensor on the steps that asked
+    for it, else None. ``recovered``: the step's loss or gradient was not finite, so the run went
+    back to its best picture and restarted the optimizer (``losses`` are then the best ones)."""
+
+    step: int
+    iterations: int
+    losses: Mapping[str, float]
+    elapsed: float
+    image: Tensor | None = None
+    scale: int = 0
+    sizes: tuple[int, ...] = ()
+    recovered: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.step == self.iterations
+
+    @property
+    def size(self) -> int:
+        return self.sizes[self.scale] if self.sizes else 0
+
+
+@dataclass(frozen=True)
+class Result:
+    """The painted image (CPU, ``(1, 3, H, W)``, [0, 1]), its final losses, and how it was made."""
+
+    image: Tensor
+    losses: Mapping[str, float]
+    steps: int
+    elapsed: float
+    config: Config
+
+    def to_pil(self):
+        return images.to_pil(self.image)
+
+    def save(self, path, params: dict | None = None) -> Path:
+        """Write the image (atomically); PNGs carry ``params`` or, by default, the config."""
+        if params is None:
+            params = {**run_params(self.config), "step": self.steps, "losses": dict(self.losses)}
+        return images.save(self.image, path, params)
+
+
+def run_params(config: Config) -> dict:
+    """What a PNG records of how it was made: the brushwork version and the full config."""
+    from . import __version__
+
+    return {"brushwork": __version__, "config": dataclasses.asdict(config)}

@@ -1,0 +1,128 @@
+"""Faults during a run: signals keep the best picture and a checkpoint, --resume continues,
+NaN losses are recovered from once and stop the run the second time."""
+
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from PIL import Image
+
+from brushwork import Config, checkpoint, engine, images, stylize_iter
+from brushwork.cli import main
+
+SMALL = ["--size", "32", "--device", "cpu"]
+
+
+def _start(tubingen, starry, out, *extra):
+    return subprocess.Popen([sys.executable, "-m", "brushwork", "paint", str(tubingen), str(starry), "-o", str(out),
+                             *SMALL, "--save-every", "1", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _wait_for(path, proc, seconds=300):
+    deadline = time.time() + seconds  # generous: a loaded 2-core machine starts slowly
+    while not path.exists():
+        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
+def test_signal_writes_best_picture_and_checkpoint_then_resume_goes_lower(tubingen, starry, tmp_path, sig, code, word):
+    out = tmp_path / "run.png"
+    proc = _start(tubingen, starry, out, "--iterations", "100000")
+    _wait_for(tmp_path / "run_3.png", proc)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == code, err
+    assert f"brushwork: {word}; wrote the best picture so far" in err and "Traceback" not in err
+    assert Image.open(out).size == (32, 24)
+    stopped = images.read_params(out)
+    ckpt = tmp_path / "run.png.ckpt"
+    state = checkpoint.load(ckpt)
+    assert state["step"] >= 3 and state["best"].shape == (1, 3, 24, 32)
+    assert not [n for n in os.listdir(tmp_path) if n.endswith(".part")]
+    if sig == signal.SIGTERM:
+        return
+    steps = state["step"] + 30
+    # iterations is part of the config; a different value is refused ...
+    assert main(["paint", str(tubingen), str(starry), "-o", str(out), *SMALL, "--iterations", str(steps),
+                 "--resume", str(ckpt), "-q"]) == 2
+    # ... so resume with the interrupted run's own options, and stop it again after 30 more steps.
+    proc = _start(tubingen, starry, out, "--iterations", "100000", "--resume", str(ckpt))
+    _wait_for(tmp_path / f"run_{state['step'] + 30}.png", proc)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=180)
+    assert proc.returncode == 130, err
+    resumed = images.read_params(out)
+    assert resumed["step"] >= state["step"] + 30
+    assert resumed["losses"]["total"] < stopped["losses"]["total"]
+
+
+def test_resume_refuses_other_pictures_and_bad_files(tubingen, starry, tmp_path, capsys):
+    cfg = Config(size=32, iterations=3, device="cpu")
+    painting = stylize_iter(tubingen, [starry], cfg)
+    for _ in painting:
+        pass
+    path = checkpoint.save(painting.checkpoint(), tmp_path / "c.ckpt")
+    with pytest.raises(checkpoint.CheckpointError, match="other content picture"):
+        stylize_iter(starry, [starry], cfg, resume=checkpoint.load(path))
+    with pytest.raises(checkpoint.CheckpointError, match="--style-weight 10.0"):
+        stylize_iter(tubingen, [starry], cfg.replace(style_weight=3.0), resume=checkpoint.load(path))
+    junk = tmp_path / "junk.ckpt"
+    junk.write_bytes(b"not a checkpoint")
+    assert main(["paint", str(tubingen), str(starry), "-o", str(tmp_path / "o.png"), *SMALL,
+                 "--resume", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert "junk.ckpt: not a brushwork checkpoint" in err and len(err.strip().splitlines()) == 1
+
+
+def _nan_at(monkeypatch, bad_calls):
+    """Make the objective's gradient NaN on the given calls (1-based)."""
+    calls = []
+    real = engine.Objective.backward
+
+    def backward(self, x):
+        J, terms = real(self, x)
+        calls.append(1)
+        if len(calls) in bad_calls:
+            x.grad.fill_(math.nan)
+            J = J * math.nan
+        return J, terms
+
+    monkeypatch.setattr(engine.Objective, "backward", backward)
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+def test_a_nan_step_goes_back_to_the_best_picture_and_the_run_finishes(tubingen, starry, monkeypatch, optimizer):
+    _nan_at(monkeypatch, {6})
+    events = list(stylize_iter(tubingen, [starry], Config(size=32, iterations=12, optimizer=optimizer, device="cpu")))
+    assert [e.step for e in events if e.recovered] == [6]
+    assert len(events) == 12 and torch.isfinite(events[-1].image).all()
+    assert all(math.isfinite(v) for e in events for v in e.losses.values())
+    # The run keeps improving after the recovery.
+    assert events[-1].losses["total"] < events[5].losses["total"]
+
+
+def test_a_second_nan_stops_with_the_best_picture_written(tubingen, starry, monkeypatch, tmp_path, capsys):
+    _nan_at(monkeypatch, {4, 7})
+    out = tmp_path / "o.png"
+    code = main(["paint", str(tubingen), str(starry), "-o", str(out), *SMALL, "--iterations", "20", "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "became NaN or infinite again at step 7" in err and "Traceback" not in err
+    assert torch.isfinite(images.load(out)).all()
+    assert checkpoint.load(tmp_path / "o.png.ckpt")["step"] == 6  # the steps done
+
+
+def test_running_out_of_memory_names_the_size(tubingen, starry, monkeypatch, capsys, tmp_path):
+    def oom(*a, **k):
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(engine.Objective, "backward", oom)
+    code = main(["paint", str(tubingen), str(starry), "-o", str(tmp_path / "o.png"), *SMALL, "-q"])
+    err = capsys.readouterr().err
+    assert code == 1 and "out of memory painting 32×24 px on cpu" in err and "--tile-size" in err
