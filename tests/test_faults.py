@@ -126,3 +126,17 @@ def test_running_out_of_memory_names_the_size(tubingen, starry, monkeypatch, cap
     code = main(["paint", str(tubingen), str(starry), "-o", str(tmp_path / "o.png"), *SMALL, "-q"])
     err = capsys.readouterr().err
     assert code == 1 and "out of memory painting 32×24 px on cpu" in err and "--tile-size" in err
+
+
+def test_resume_in_a_later_scale_continues_with_the_right_steps(tubingen, starry):
+    cfg = Config(size=64, start_size=32, iterations=6, device="cpu")
+    first = stylize_iter(tubingen, [starry], cfg)
+    for event in first:
+        if event.step == 8:  # two steps into the 64 px scale
+            break
+    state = first.checkpoint()
+    assert (state["scale"], state["scale_step"], state["step"]) == (1, 2, 8)
+    rest = list(stylize_iter(tubingen, [starry], cfg, resume=state))
+    assert [e.step for e in rest] == [9, 10, 11, 12]
+    assert {e.scale for e in rest} == {1} and rest[-1].image.shape[-1] == 64
+    assert rest[-1].losses["total"] <= event.losses["total"]
