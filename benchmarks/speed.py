@@ -140,7 +140,7 @@ def main(argv=None) -> int:
             if base and tool != "pastiche":
                 ratio = f"{statistics.median(r['step_s'] for r in base) / step:.2f}× faster"
                 mem_ratio = f"{mem / max(r['peak_mb'] for r in base):.2f}×"
-            rows.append(f"| {size} | {w}×{h} | {tool} | {step:.4f} | {tflops:.2f} | {mem:.0f} | {ratio} | {mem_ratio} |")
+            rows.append(f"| {size} | {w}×{h} | {tool} | {step:.4f} | {tflops:.3g} | {mem:.0f} | {ratio} | {mem_ratio} |")
             print(rows[-1], flush=True)
     notes = []
     if peak:
