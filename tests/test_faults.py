@@ -21,7 +21,13 @@ SMALL = ["--size", "32", "--device", "cpu"]
 def _start(tubingen, starry, out, *extra):
     return subprocess.Popen([sys.executable, "-m", "brushwork", "paint", str(tubingen), str(starry), "-o", str(out),
                              *SMALL, "--save-every", "1", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_interactive)
+
+
+def _interactive():
+    """A shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it: give the
+    child the default disposition, as a program started at a terminal has, so Ctrl-C reaches it."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_for(path, proc, seconds=300):
