@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="paint the bundled Tübingen photo as The Starry Night")
     demo.add_argument("-o", "--output", default=None, help="output image (default: a new file in the current folder)")
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    demo.add_argument("--resume", metavar="CHECKPOINT", default=None, help="continue an interrupted demo")
     add_config_flags(demo)
 
     info = sub.add_parser("info", help="print the parameters a brushwork PNG was made with")
@@ -236,7 +237,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = config_from_args(ns)
         if ns.command == "demo":
             output = Path(ns.output) if ns.output else _fresh_path("tubingen_starry_night")
-            code = run_paint(TUBINGEN, [STARRY_NIGHT], output, config, ns.quiet)
+            code = run_paint(TUBINGEN, [STARRY_NIGHT], output, config, ns.quiet, ns.resume)
             if code == 0:
                 print(output.resolve())
             return code
