@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import torch
@@ -23,6 +26,14 @@ def test_images(folder: Path = SHARED) -> tuple[list[Path], list[Path]]:
         if m and (folder / m.group(1)).is_file():
             (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
     return photos, paintings
+
+
+def run_child(script: str, args: list[str]) -> dict:
+    """Run ``script --child ARGS`` in a fresh Python process; its last stdout line is JSON."""
+    out = subprocess.run([sys.executable, script, "--child", *args], capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"child {args} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def sync(device: str) -> None:

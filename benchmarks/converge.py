@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, sync, write_results  # noqa: E402
+from _common import ROOT, SHARED, run_child, sync, write_results  # noqa: E402
 from quality import parse_set  # noqa: E402
 
 from brushwork import images, quality  # noqa: E402
@@ -128,12 +127,8 @@ def main(argv=None) -> int:
     print(*rows, sep="\n", flush=True)
     traces, base = [], None
     for name, tool, changes in runs:
-        cmd = [sys.executable, __file__, "--child", tool, str(args.size), str(args.check_every),
-               str(args.max_seconds), str(args.threshold), device, json.dumps(changes)]
-        out = subprocess.run(cmd, capture_output=True, text=True)
-        if out.returncode != 0:
-            raise RuntimeError(f"{name} failed:\n{out.stderr[-3000:]}")
-        r = json.loads(out.stdout.strip().splitlines()[-1])
+        r = run_child(__file__, [tool, str(args.size), str(args.check_every), str(args.max_seconds),
+                                 str(args.threshold), device, json.dumps(changes)])
         got = r["reached"]
         if tool == "pastiche" and got:
             base = got["seconds"]

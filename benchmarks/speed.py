@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -27,7 +26,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, peak_memory_mb, sync, write_results  # noqa: E402
+from _common import ROOT, SHARED, peak_memory_mb, run_child, sync, write_results  # noqa: E402
 
 from brushwork import images  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -83,13 +82,6 @@ def child_end_to_end(device: str, precision: str) -> dict:
     return {"call_s": time.perf_counter() - start, "loss": result.losses["total"]}
 
 
-def run_child(args: list[str]) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--child", *args], capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"child {args} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def child_main(argv: list[str]) -> int:
     kind, size, steps, device, precision = argv[0], int(argv[1]), int(argv[2]), argv[3], argv[4]
     start = time.perf_counter()
@@ -129,7 +121,7 @@ def main(argv=None) -> int:
         got: dict[str, list[dict]] = {t: [] for t in tools}
         for _ in range(args.repeats):
             for tool in tools:
-                got[tool].append(run_child([tool, str(size), str(args.steps), device, args.precision]))
+                got[tool].append(run_child(__file__, [tool, str(size), str(args.steps), device, args.precision]))
         h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
         base = got.get("pastiche")
         for tool in tools:
@@ -146,7 +138,7 @@ def main(argv=None) -> int:
     if peak:
         notes.append(f"TFLOP/s against the card's dense bf16 peak of {peak:.0f} TFLOP/s.")
     if args.end_to_end:
-        r = run_child(["end_to_end", "512", "500", device, args.precision])
+        r = run_child(__file__, ["end_to_end", "512", "500", device, args.precision])
         notes.append(f"End to end, 500 steps at 512 px, one scale: `stylize()` {r['call_s']:.2f} s, the "
                      f"whole child process after import {r['process_s']:.2f} s, peak {r['peak_mb']:.0f} MB, "
                      f"final loss {r['loss']:.3f}.")

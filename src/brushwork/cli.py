@@ -13,11 +13,10 @@ import typing
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, images
+from . import __version__, checkpoint, images
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
-from . import checkpoint
 from .engine import DivergedError, OutOfMemory, Painting, run_params, stylize_iter
 from .presets import load_preset, names as preset_names
 from .weights import WeightsError
@@ -26,6 +25,7 @@ EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+_ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -34,7 +34,15 @@ class Terminated(KeyboardInterrupt):
 
 def _on_sigterm(signum, frame):
     raise Terminated()
-_ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError)
+
+
+def _stopped(e: BaseException) -> tuple[str, int]:
+    """What to say of a run that ``e`` stopped, and the exit status."""
+    if isinstance(e, Terminated):
+        return "terminated", EXIT_TERMINATED
+    if isinstance(e, KeyboardInterrupt):
+        return "interrupted", EXIT_INTERRUPTED
+    return f"error: {e}", EXIT_FAILED
 
 
 def _parser_for(tp) -> tuple[typing.Callable[[str], object], str | None]:
@@ -184,12 +192,7 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
 def _keep_work(painting: Painting, e: BaseException, output: Path, params: dict) -> int:
     """After an interruption or a failure: write the best picture and a checkpoint, say so."""
     image, state = painting.current_image(), painting.checkpoint()
-    if isinstance(e, Terminated):
-        what, code = "terminated", EXIT_TERMINATED
-    elif isinstance(e, KeyboardInterrupt):
-        what, code = "interrupted", EXIT_INTERRUPTED
-    else:
-        what, code = f"error: {e}", EXIT_FAILED
+    what, code = _stopped(e)
     if image is None:
         print(f"brushwork: {what} before the first step; nothing written", file=sys.stderr)
         return code
@@ -249,8 +252,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"brushwork: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as e:  # while reading the inputs: nothing to keep yet
-        print("brushwork: " + ("terminated" if isinstance(e, Terminated) else "interrupted"), file=sys.stderr)
-        return EXIT_TERMINATED if isinstance(e, Terminated) else EXIT_INTERRUPTED
+        what, code = _stopped(e)
+        print(f"brushwork: {what}", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Mapping, Sequence
@@ -104,20 +105,21 @@ class Painting:
         total, sizes = sum(p.steps for p in plans), tuple(p.size for p in plans)
         step, x = 0, None
         for k, plan in enumerate(plans):
-            skip = 0
             if resume and k < resume["scale"]:
                 step += plan.steps
                 continue
-            if resume and k == resume["scale"]:
-                skip, x = resume["scale_step"], resume["best"].to(device)
-                step += skip
+            resuming = resume is not None and k == resume["scale"]
+            skip = resume["scale_step"] if resuming else 0
+            step += skip
+            if resuming:
+                x = resume["best"].to(device)
             with _memory_guard(plan, device):
                 objective, c_img = self._objective(net, net_key, plan, work_content, work_styles, device)
             x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
             self._x = x = x.contiguous().requires_grad_(True)
             self._best, self._best_losses = x.detach().clone(), {}
             self._opt = self._optimizer(x, plan.steps)
-            if resume and k == resume["scale"]:
+            if resuming:
                 self._restore(resume, plan.steps)
                 resume = None
             for done in range(skip + 1, plan.steps + 1):
@@ -236,10 +238,10 @@ def _network(cfg: Config, device: torch.device) -> tuple[VGG19Features, tuple]:
     tune(device)
     channels_last = dtype != torch.float32 or device.type == "cuda"
     last = max((cfg.content_layer, *cfg.style_layers), key=LAYERS.index)
-    stamp = None
-    if cfg.weights:
-        st = Path(cfg.weights).stat() if Path(cfg.weights).is_file() else None
-        stamp = st and (st.st_size, st.st_mtime_ns)
+    stamp = None  # a weights file changed in place gives another network
+    if cfg.weights and Path(cfg.weights).is_file():
+        st = Path(cfg.weights).stat()
+        stamp = (st.st_size, st.st_mtime_ns)
     key = (cfg.weights, stamp, cfg.weights_format, last, cfg.pooling, str(device), dtype, channels_last)
 
     def build() -> VGG19Features:
@@ -249,23 +251,19 @@ def _network(cfg: Config, device: torch.device) -> tuple[VGG19Features, tuple]:
     return cache.NETWORKS.get(key, build), key
 
 
-class _memory_guard:
+@contextmanager
+def _memory_guard(plan: "_Plan", device: torch.device):
     """Turns running out of memory (CPU or GPU) into ``OutOfMemory`` naming the size and what to try."""
-
-    def __init__(self, plan: "_Plan", device: torch.device):
-        self.plan, self.device = plan, device
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, kind, e, tb):
-        text = str(e).lower() if e is not None else ""
-        if isinstance(e, (torch.OutOfMemoryError, MemoryError)) or (
-                isinstance(e, RuntimeError) and ("out of memory" in text or "can't allocate memory" in text)):
-            h, w = self.plan.hw
-            raise OutOfMemory(f"out of memory painting {w}×{h} px on {self.device}: try a smaller --size, "
-                              f"tiles (--tile-size 512) or --optimizer adam, which needs less memory") from None
-        return False
+    try:
+        yield
+    except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
+        text = str(e).lower()
+        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and \
+                "out of memory" not in text and "can't allocate memory" not in text:
+            raise
+        h, w = plan.hw
+        raise OutOfMemory(f"out of memory painting {w}×{h} px on {device}: try a smaller --size, "
+                          f"tiles (--tile-size 512) or --optimizer adam, which needs less memory") from None
 
 
 def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config | None = None,

@@ -52,7 +52,7 @@ def prepare(content: images.ImageLike, styles: Sequence[images.ImageLike], confi
                           f"{min_size(config)} px on each side (raise --size or --start-size)")
     styles_full = tuple(images.load(s) for s in styles)
     for s in styles_full:
-        style_at(s, sizes[0], config)
+        style_hw(s, sizes[0], config)  # the smallest scale is where a style image is smallest
     out_hw = images.fit(sizes[-1], *content_full.shape[-2:])
     masks_full = {i: load_mask(m, content_full.shape[-2:], out_hw) for i, m in mask_files.items()}
     return Inputs(content_full, styles_full, masks_full, tuple(blend))
@@ -64,13 +64,19 @@ def min_size(config: Config) -> int:
     return 2 ** downsampling(deepest)
 
 
-def style_at(style: Tensor, size: int, config: Config) -> Tensor:
-    """A style image resized for a scale of ``size`` px (``style_scale`` × size on its longest side)."""
+def style_hw(style: Tensor, size: int, config: Config) -> tuple[int, int]:
+    """A style image's (h, w) at a scale of ``size`` px (``style_scale`` × size on its longest side),
+    checked against the style layers' minimum."""
     hs, ws = images.fit(max(1, round(size * config.style_scale)), *style.shape[-2:])
     if min(hs, ws) < min_size(config):
         raise ConfigError(f"a style image at {ws}×{hs} px is too small for the style layers (at least "
                           f"{min_size(config)} px a side); raise --style-scale or --start-size")
-    return images.resize(style, (hs, ws))
+    return hs, ws
+
+
+def style_at(style: Tensor, size: int, config: Config) -> Tensor:
+    """A style image resized for a scale of ``size`` px."""
+    return images.resize(style, style_hw(style, size, config))
 
 
 def resolve_masks(specs: Sequence[str], styles: Sequence, extra: Mapping | None = None) -> dict[int, images.ImageLike]:
