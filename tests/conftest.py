@@ -17,3 +17,10 @@ def tubingen():
 @pytest.fixture
 def starry():
     return STARRY_NIGHT
+
+
+def pytest_configure(config):
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))  # tests/browser.py, shared with docs/screenshot.py

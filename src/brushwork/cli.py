@@ -1,4 +1,4 @@
-"""The ``brushwork`` command: ``paint``, ``demo`` and ``info``. Flags are built from ``Config``."""
+"""The ``brushwork`` command: ``paint``, ``demo``, ``serve`` and ``info``. Flags are built from ``Config``."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ import shlex
 import signal
 import sys
 import threading
-import typing
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, checkpoint, images
+from . import __version__, checkpoint, flags, images, studio
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
@@ -45,54 +44,14 @@ def _stopped(e: BaseException) -> tuple[str, int]:
     return f"error: {e}", EXIT_FAILED
 
 
-def _parser_for(tp) -> tuple[typing.Callable[[str], object], str | None]:
-    """(parse function, metavar) for a Config field's type."""
-    args = [a for a in typing.get_args(tp) if a is not type(None)]
-    if typing.get_origin(tp) in (typing.Union, getattr(__import__("types"), "UnionType", None)) and len(args) == 1:
-        tp = args[0]
-    if typing.get_origin(tp) is tuple:
-        item = typing.get_args(tp)[0]
-        return (lambda s: tuple(_scalar(item, x.strip()) for x in s.split(",") if x.strip())), "A,B,…"
-    return (lambda s: _scalar(tp, s)), None
-
-
-def _scalar(tp, text: str):
-    try:
-        return tp(text)
-    except ValueError:
-        kind = {int: "a whole number", float: "a number"}.get(tp, tp.__name__)
-        raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
-
-
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field; defaults come from the dataclass (shown in --help)."""
-    hints = typing.get_type_hints(Config)
     group = parser.add_argument_group("painting options")
     group.add_argument("--preset", default=None, metavar="NAME|FILE.toml",
                        help=f"start from a preset ({', '.join(preset_names())}) or a TOML file; flags override it")
-    for f in dataclasses.fields(Config):
-        flag = "--" + (f.metadata.get("flag") or f.name.replace("_", "-"))
-        default_text = "" if f.default in (None, ()) else f" (default: {_show(f.default)})"
-        if hints[f.name] is bool:
-            group.add_argument(flag, dest=f.name, action="store_true", default=None, help=f.metadata["help"])
-            continue
-        if f.metadata.get("flag"):  # a repeatable flag: one value each time
-            group.add_argument(flag, dest=f.name, action="append", default=None, metavar="VALUE",
-                               help=f.metadata["help"])
-            continue
-        parse, metavar = _parser_for(hints[f.name])
-        choices = f.metadata.get("choices")
-        if choices:
-            metavar = "{" + ",".join(choices) + "}"
-        group.add_argument(flag, dest=f.name, type=parse, default=None,
-                           metavar=metavar or f.name.split("_")[-1].upper(), choices=choices,
-                           help=f.metadata["help"] + default_text)
+    flags.add_dataclass_flags(group, Config)
     group.add_argument("--original-colors", dest="color", action="store_const", const="keep",
                        help="keep the content image's colours (alias of --color keep)")
-
-
-def _show(value) -> str:
-    return ",".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
 def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Config:
@@ -100,9 +59,7 @@ def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Conf
     named by ``--preset``, else ``Config()``)."""
     if base is None and getattr(ns, "preset", None):
         base = load_preset(ns.preset)
-    changes = {f.name: getattr(ns, f.name) for f in dataclasses.fields(Config) if getattr(ns, f.name) is not None}
-    changes = {k: tuple(v) if isinstance(v, list) else v for k, v in changes.items()}
-    return dataclasses.replace(base or Config(), **changes)
+    return dataclasses.replace(base or Config(), **flags.changes(ns, Config))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -124,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     demo.add_argument("--resume", metavar="CHECKPOINT", default=None, help="continue an interrupted demo")
     add_config_flags(demo)
+
+    serve = sub.add_parser("serve", help="start the web studio: a page to paint in, with a live preview")
+    flags.add_dataclass_flags(serve.add_argument_group("studio options"), studio.Settings)
 
     info = sub.add_parser("info", help="print the parameters a brushwork PNG was made with")
     info.add_argument("image")
@@ -218,7 +178,7 @@ def reproduce_command(params: dict, output: str) -> str:
         if f.metadata.get("flag"):
             words += [w for v in value for w in ("--" + f.metadata["flag"], v)]
         else:
-            words += [flag] if value is True else [flag, _show(value)]
+            words += [flag] if value is True else [flag, flags.show(value)]
     return " ".join(shlex.quote(str(w)) for w in words)
 
 
@@ -226,6 +186,18 @@ def run_info(path: str) -> int:
     params = images.read_params(path)
     params["command"] = reproduce_command(params, path)
     print(json.dumps(params, indent=2, sort_keys=True))
+    return 0
+
+
+def run_serve(settings) -> int:
+    try:
+        sock = studio.listen(settings)
+    except OSError as e:
+        print(f"brushwork: error: cannot listen on {settings.host}:{settings.port} ({e.strerror or e})", file=sys.stderr)
+        return EXIT_USAGE
+    host = f"[{settings.host}]" if ":" in settings.host else settings.host
+    print(f"brushwork studio: http://{host}:{settings.port}/  (Ctrl-C stops it)", file=sys.stderr, flush=True)
+    studio.serve(settings, sock)
     return 0
 
 
@@ -237,6 +209,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if ns.command == "info":
             return run_info(ns.image)
+        if ns.command == "serve":
+            return run_serve(studio.Settings(**flags.changes(ns, studio.Settings)))
         config = config_from_args(ns)
         if ns.command == "demo":
             output = Path(ns.output) if ns.output else _fresh_path("tubingen_starry_night")

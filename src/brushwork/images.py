@@ -60,7 +60,12 @@ def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | No
     """Write atomically; PNG files carry ``params`` as JSON in a text chunk. Returns the path."""
     path = Path(path)
     fmt = check_writable(path)
-    pil = image if isinstance(image, Image.Image) else to_pil(image)
+    data = encode(image, fmt, params)
+    return write_atomic(path, lambda f: f.write(data))
+
+
+def encode(image: Tensor | Image.Image, fmt: str = "PNG", params: dict | None = None) -> bytes:
+    """The bytes of ``image`` in ``fmt`` (a SAVE_FORMATS value); PNGs carry ``params``."""
     kwargs: dict = {}
     if fmt == "PNG" and params is not None:
         info = PngImagePlugin.PngInfo()
@@ -68,6 +73,7 @@ def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | No
         kwargs["pnginfo"] = info
     elif fmt in ("JPEG", "WEBP"):
         kwargs["quality"] = 95
+    buf = io.BytesIO()
     if fmt == "TIFF":  # 16 bits per channel: 8 would band the painting's smooth gradients
         import tifffile
 
@@ -76,10 +82,11 @@ def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | No
         else:
             data = (image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 65535.0).round()
             data = data.astype(np.uint16)
-        buf = io.BytesIO()  # tifffile wants a named file or a BytesIO, not a bare descriptor
         tifffile.imwrite(buf, data, photometric="rgb", compression="zlib")
-        return write_atomic(path, lambda f: f.write(buf.getvalue()))
-    return write_atomic(path, lambda f: pil.save(f, format=fmt, **kwargs))
+    else:
+        pil = image if isinstance(image, Image.Image) else to_pil(image)
+        pil.save(buf, format=fmt, **kwargs)
+    return buf.getvalue()
 
 
 def write_atomic(path: str | os.PathLike, write) -> Path:

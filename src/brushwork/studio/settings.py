@@ -1,0 +1,83 @@
+"""The studio's own options (``brushwork serve`` builds its flags from them)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from dataclasses import dataclass
+
+from ..config import _opt
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Loopback by default: the studio is for the person at this machine unless told otherwise.
+    host: str = _opt("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
+    port: int = _opt(8000, "port to listen on")
+    # Jobs painted at once; one on a CPU, where a second only halves the speed of each.
+    workers: int = _opt(1, "jobs painted at the same time")
+    # Jobs waiting or running at once; one more is answered 429 (busy).
+    queue: int = _opt(8, "jobs waiting or running at most")
+    # Cap on one upload's bytes (413 above it).
+    max_upload_mb: float = _opt(25.0, "largest upload, in MiB")
+    # Cap on one upload's pixels (422 above it), checked from the header before decoding.
+    max_megapixels: float = _opt(40.0, "largest upload, in megapixels")
+    # Largest output size a job may ask for, and most steps per scale.
+    max_size: int = _opt(1024, "largest --size a job may ask for")
+    max_iterations: int = _opt(1000, "most --iterations a job may ask for")
+    # Where jobs paint; every job uses it (the page cannot choose a device).
+    device: str = _opt("auto", "device for every job: auto, cpu, cuda, cuda:N or mps")
+    # More names the Host header may carry (a LAN name when listening on 0.0.0.0).
+    allow_hosts: tuple[str, ...] = _opt((), "another host name the studio answers to; repeatable", flag="allow-host")
+
+    def __post_init__(self):
+        from ..config import ConfigError
+
+        for name in ("port", "workers", "queue", "max_size", "max_iterations"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value <= 0 or (name == "port" and value > 65535):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, not {value!r}")
+        for name in ("max_upload_mb", "max_megapixels"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"--{name.replace('_', '-')} must be more than 0")
+
+    @property
+    def max_bytes(self) -> int:
+        return int(self.max_upload_mb * 2**20)
+
+    @property
+    def max_pixels(self) -> int:
+        return int(self.max_megapixels * 1e6)
+
+    def hosts(self) -> set[str]:
+        """The Host header values the studio answers (``name`` and ``name:port``): others are
+        refused, which stops DNS-rebinding pages from reaching a studio on loopback."""
+        names = {self.host, *self.allow_hosts}
+        if _is_loopback(self.host):
+            names |= set(LOOPBACK_NAMES)
+        if self.host in ("0.0.0.0", "::", ""):
+            names |= set(LOOPBACK_NAMES) | _own_names()
+        names = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+        return names | {f"{n}:{self.port}" for n in names}
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _own_names() -> set[str]:
+    """This machine's name and addresses, for a studio listening on every interface."""
+    name = socket.gethostname()
+    names = {name, socket.getfqdn()}
+    try:
+        names |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+    except OSError:
+        pass
+    return names

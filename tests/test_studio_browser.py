@@ -1,0 +1,102 @@
+"""The studio driven in a real headless Chromium: upload, paint with a live preview, cancel,
+download, re-open from the gallery, and the page at phone width."""
+
+import hashlib
+import json
+import time
+
+from PIL import Image
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+from browser import chromium, studio_server
+
+PIXELS = """const img = document.getElementById('preview');
+if (!img.complete || !img.naturalWidth) return null;
+const c = document.createElement('canvas'); c.width = img.naturalWidth; c.height = img.naturalHeight;
+c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL('image/png');"""
+
+
+def set_slider(driver, slider, value):
+    driver.execute_script("const s = document.getElementById(arguments[0]); s.value = arguments[1];"
+                          "s.dispatchEvent(new Event('input'));", slider, value)
+
+
+def status(driver):
+    el = driver.find_element(By.ID, "status")
+    return el.get_attribute("data-state"), el.text
+
+
+def test_studio_in_a_browser(tubingen, starry, tmp_path):
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    with studio_server(device="cpu") as url, chromium(str(downloads)) as driver:
+        wait = WebDriverWait(driver, 120, poll_frequency=0.05)
+        driver.get(url)
+        wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
+        driver.find_element(By.ID, "content-file").send_keys(str(tubingen))
+        driver.find_element(By.ID, "style-file").send_keys(str(starry))
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#content-thumbs .thumb img")) == 1
+                   and len(d.find_elements(By.CSS_SELECTOR, "#style-thumbs .thumb img")) == 1)
+        thumbs = driver.find_elements(By.CSS_SELECTOR, ".thumb img")
+        wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs))
+        assert driver.find_element(By.CSS_SELECTOR, "#style-thumbs .name").text == "starry_night.jpg"
+
+        # First job: a small picture in a few dozen steps; the preview must change while it runs.
+        set_slider(driver, "size", 64)
+        set_slider(driver, "iterations", 40)
+        assert driver.find_element(By.ID, "size-out").text == "64"
+        driver.find_element(By.ID, "paint").click()
+        seen = {}
+        end = time.time() + 120
+        while len(set(seen.values())) < 2 and time.time() < end:
+            step = driver.find_element(By.ID, "preview").get_attribute("data-step")
+            if step and step not in seen and status(driver)[0] == "running":
+                data = driver.execute_script(PIXELS)
+                if data:
+                    seen[step] = hashlib.sha256(data.encode()).hexdigest()
+            time.sleep(0.02)
+        assert len(set(seen.values())) >= 2, f"the preview did not change: {seen}"
+        wait.until(lambda d: status(d)[0] == "done")
+        assert "done: 40 steps" in status(driver)[1]
+        assert float(driver.find_element(By.ID, "bar").get_attribute("value")) == 40
+
+        # Download the finished picture: a PNG that decodes and carries its parameters.
+        link = driver.find_element(By.ID, "download")
+        wait.until(lambda d: link.is_displayed())
+        link.click()
+        wait.until(lambda d: [p for p in downloads.iterdir() if p.suffix == ".png"])
+        png = next(p for p in downloads.iterdir() if p.suffix == ".png")
+        with Image.open(png) as im:
+            im.load()
+            assert im.format == "PNG" and im.size == (64, 48)
+            params = json.loads(im.text["brushwork"])
+        assert params["config"]["size"] == 64 and params["config"]["iterations"] == 40 and params["step"] == 40
+        assert params["content"] == "tubingen.jpg" and params["styles"] == ["starry_night.jpg"]
+
+        # Second job: cancelled while it runs; its best picture so far is kept.
+        set_slider(driver, "iterations", 1000)
+        driver.find_element(By.ID, "paint").click()
+        wait.until(lambda d: status(d)[0] == "running" and (d.find_element(By.ID, "preview").get_attribute("data-step") or "0") != "40")
+        driver.find_element(By.ID, "cancel").click()
+        wait.until(lambda d: status(d)[0] == "cancelled")
+        assert "cancelled at step" in status(driver)[1]
+        assert driver.find_element(By.ID, "cancel").get_attribute("disabled") is not None
+
+        # The gallery holds both; re-opening the first brings back its settings.
+        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#gallery .card")) == 2)
+        set_slider(driver, "iterations", 7)
+        driver.find_elements(By.CSS_SELECTOR, "#gallery .card button.open")[1].click()
+        assert driver.find_element(By.ID, "iterations-out").text == "40"
+        assert driver.find_element(By.ID, "size-out").text == "64"
+        assert driver.find_element(By.CSS_SELECTOR, "#content-thumbs .name").text == "tubingen.jpg"
+
+        # Phone width: one column, nothing wider than the screen.
+        driver.set_window_size(390, 844)
+        time.sleep(0.3)
+        inner, scroll = driver.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
+        assert scroll <= inner, (scroll, inner)
+        paint_x = driver.find_element(By.ID, "paint").rect["x"]
+        assert 0 <= paint_x < inner
+        message = driver.find_element(By.ID, "message")
+        assert message.text.startswith("Settings of that painting loaded") and "note" in message.get_attribute("class")
