@@ -1,4 +1,4 @@
-"""The ``brushwork`` command: ``paint``, ``demo``, ``serve`` and ``info``. Flags are built from ``Config``."""
+"""The ``brushwork`` command: ``paint``, ``demo``, ``batch``, ``video``, ``serve`` and ``info``. Flags are built from ``Config``."""
 
 from __future__ import annotations
 
@@ -12,19 +12,20 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, checkpoint, flags, images, studio
+from . import __version__, checkpoint, cli_many, flags, images, studio
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
 from .engine import DivergedError, OutOfMemory, Painting, run_params, stylize_iter
 from .presets import load_preset, names as preset_names
+from .video import VideoError
 from .weights import WeightsError
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-_ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError)
+_ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError, VideoError)
 
 
 class Terminated(KeyboardInterrupt):
@@ -84,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="start the web studio: a page to paint in, with a live preview")
     flags.add_dataclass_flags(serve.add_argument_group("studio options"), studio.Settings)
+
+    cli_many.add_parsers(sub, add_config_flags)
 
     info = sub.add_parser("info", help="print the parameters a brushwork PNG was made with")
     info.add_argument("image")
@@ -212,6 +215,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command == "serve":
             return run_serve(studio.Settings(**flags.changes(ns, studio.Settings)))
         config = config_from_args(ns)
+        if ns.command in ("batch", "video"):
+            return (cli_many.run_batch if ns.command == "batch" else cli_many.run_video)(ns, config)
         if ns.command == "demo":
             output = Path(ns.output) if ns.output else _fresh_path("tubingen_starry_night")
             code = run_paint(TUBINGEN, [STARRY_NIGHT], output, config, ns.quiet, ns.resume)

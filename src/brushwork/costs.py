@@ -178,3 +178,15 @@ def layer_style_cost_w2(mu_S: Tensor, sqrt_Sigma_S: Tensor, a_G: Tensor, m: Tens
     tr_sqrt = torch.linalg.eigvalsh(cross).clamp(min=1e-8).sqrt().sum()
     tr_S = (sqrt_Sigma_S**2).sum()  # tr Σ_S = ‖Σ_S^½‖_F²
     return ((mu_S - mu_G).pow(2).sum() + tr_S + Sigma_G.diagonal().sum() - 2 * tr_sqrt) / n_C
+
+
+def temporal_cost(x: Tensor, w: Tensor, c: Tensor) -> Tensor:
+    """Short-term temporal cost of a video frame (Ruder et al. 2016, "Artistic style transfer for
+    videos", eq. 5): ``J_temporal = 1/D · Σ_k c_k·(x_k − w_k)²``, D = n_H·n_W·n_C.
+
+    x: the frame being painted ``(1, n_C, n_H, n_W)``; w: the previous painted frame warped to this
+    one by optical flow, same shape; c: per-pixel weights ``(1, 1, n_H, n_W)`` in [0, 1], 0 where
+    the flow says the pixel was occluded or lies on a motion boundary. Returns a scalar.
+    """
+    x, w, c = _acc(x), _acc(w), _acc(c)
+    return (c * (x - w) ** 2).sum() / x[0].numel()

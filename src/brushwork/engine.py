@@ -18,7 +18,7 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Iterator, Mapping, Sequence
 
 import torch
 from torch import Tensor
@@ -32,6 +32,9 @@ from .lbfgs import LBFGS
 from .objective import Objective, StyleTargets
 from .vgg import LAYERS, VGG19Features
 from .weights import load_weights
+
+if TYPE_CHECKING:
+    from .temporal import Temporal
 
 
 class DivergedError(RuntimeError):
@@ -48,8 +51,9 @@ class Painting:
     picture so far, for a caller interrupted between steps) and ``checkpoint()``."""
 
     def __init__(self, content, styles: Sequence, config: Config, image_every: int | None,
-                 masks: Mapping | None, resume: Mapping | None = None):
-        self.config = config
+                 masks: Mapping | None, resume: Mapping | None = None, init: Tensor | None = None,
+                 temporal: "Temporal | None" = None):
+        self.config, self._init_image, self._temporal = config, init, temporal
         self._image_every = config.save_every if image_every is None else image_every
         self.inputs: Inputs = prepare(content, list(styles), config, masks)
         self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
@@ -145,8 +149,12 @@ class Painting:
         targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
             net, cfg, [s.to(device) for s in s_imgs], self.inputs.blend, {i: m.to(device) for i, m in m_imgs.items()}))
         if plan.side is None:
-            return Objective(net, cfg, c_img, targets), c_img
-        return tiles.TiledObjective(net, cfg, c_img, targets, plan.side), c_img
+            objective = Objective(net, cfg, c_img, targets)
+        else:
+            objective = tiles.TiledObjective(net, cfg, c_img, targets, plan.side)
+        if self._temporal is not None:
+            objective = self._temporal.at(objective, plan.hw, device)
+        return objective, c_img
 
     def _plan(self, size: int, device: torch.device) -> "_Plan":
         cfg = self.config
@@ -203,6 +211,8 @@ class Painting:
 
     def _init(self, content_img: Tensor, device: torch.device) -> Tensor:
         cfg = self.config
+        if self._init_image is not None:  # a video's previous frame, warped (Ruder et al. 2016)
+            return images.resize(self._init_image.float(), tuple(content_img.shape[-2:])).to(device).clone()
         if cfg.init == "content":
             return content_img.clone()
         if cfg.init == "noise":
@@ -268,7 +278,8 @@ def _memory_guard(plan: "_Plan", device: torch.device):
 
 def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config | None = None,
                  *, image_every: int | None = None, masks: Mapping[int, images.ImageLike] | None = None,
-                 resume: Mapping | None = None) -> Painting:
+                 resume: Mapping | None = None, init: Tensor | None = None,
+                 temporal: "Temporal | None" = None) -> Painting:
     """Paint ``content`` in the style of ``styles`` step by step.
 
     Yields one ``Progress`` per step; the last one (``done``) carries the final image. Other
@@ -277,9 +288,11 @@ def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], 
     maps a style's index to a mask image (white = paint this style there), besides
     ``config.style_masks``. ``resume``: a ``Painting.checkpoint()`` (or ``checkpoint.load(path)``)
     of the same run, which then continues where it stood. Inputs and options are checked here,
-    before any work: errors are ``ConfigError`` or ``ImageError``.
+    before any work: errors are ``ConfigError`` or ``ImageError``. ``init``: a ``(1, 3, H, W)``
+    picture to start from instead of ``config.init``; ``temporal``: a ``video.Temporal`` adding
+    Ruder et al.'s temporal cost (both for video frames).
     """
-    return Painting(content, styles, config or Config(), image_every, masks, resume)
+    return Painting(content, styles, config or Config(), image_every, masks, resume, init, temporal)
 
 
 def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike,

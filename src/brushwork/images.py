@@ -7,11 +7,13 @@ existing output is never left half written.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import tempfile
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import torch.nn.functional as F
@@ -92,18 +94,27 @@ def encode(image: Tensor | Image.Image, fmt: str = "PNG", params: dict | None = 
 def write_atomic(path: str | os.PathLike, write) -> Path:
     """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it to ``path``:
     an existing file is replaced only by a complete one."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with replacing(path) as tmp:
+        with open(tmp, "wb") as f:
             write(f)
             f.flush()
             os.fsync(f.fileno())
+    return Path(path)
+
+
+@contextlib.contextmanager
+def replacing(path: str | os.PathLike) -> Iterator[str]:
+    """A temporary file's path beside ``path``: renamed to ``path`` when the block ends, removed
+    if it raises (also on Ctrl-C), so ``path`` is never left half written."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    os.close(fd)
+    try:
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return path
 
 
 def read_params(path: str | os.PathLike) -> dict:

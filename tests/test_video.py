@@ -1,0 +1,93 @@
+"""Video: the temporal cost by hand, flow warping and occlusion weights, shot chunks, and a
+generated clip painted to a playable file whose frames flicker less with temporal consistency."""
+
+import subprocess
+import sys
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+import torch
+
+import clips
+from brushwork import Config, costs, temporal, video
+from brushwork.cli import main
+
+
+def test_temporal_cost_by_hand():
+    x = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])  # (1, 1, 2, 2): D = 4
+    w = torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    c = torch.tensor([[[[1.0, 1.0], [0.0, 0.5]]]])
+    # (1·0² + 1·2² + 0·3² + 0.5·4²) / 4 = (0 + 4 + 0 + 8) / 4 = 3
+    assert costs.temporal_cost(x, w, c).item() == pytest.approx(3.0)
+    x3 = torch.ones(1, 3, 2, 2)
+    assert costs.temporal_cost(x3, torch.zeros_like(x3), torch.ones(1, 1, 2, 2)).item() == pytest.approx(1.0)
+
+
+def test_warp_follows_the_flow_and_occlusions_get_no_weight():
+    frames = clips.frames(4, 64)
+    a, b = frames[1], frames[2]
+    back, fwd = temporal.flow(b, a), temporal.flow(a, b)
+    moved = temporal.warp(a.astype(np.float32), back)
+    c = temporal.consistency(back, fwd)
+    err_warped = (np.abs(moved - b) * c[..., None]).mean()
+    assert err_warped < 0.5 * np.abs(a.astype(np.float32) - b).mean()
+    assert 0.5 < c.mean() < 1.0  # most pixels are seen in both frames; the moving shapes' edges are not
+    shift = np.zeros((8, 8, 2), np.float32)
+    shift[..., 0] = 1.0  # sample one pixel to the right
+    img = np.arange(64, dtype=np.float32).reshape(8, 8)
+    assert np.array_equal(temporal.warp(img, shift)[:, :-1], img[:, 1:])
+
+
+def test_chunks_cut_at_shot_changes_and_at_the_chunk_length():
+    frames = clips.frames(10, 32)
+    assert video.chunks(frames) == [(0, 10)]
+    assert video.chunks(frames, 4) == [(0, 4), (4, 8), (8, 10)]
+    cut = frames[:5] + [255 - f for f in frames[5:]]
+    assert video.chunks(cut) == [(0, 5), (5, 10)]
+
+
+def test_temporal_consistency_lowers_flicker(starry):
+    clip = video.Clip(clips.frames(16, 64), Fraction(12), "generated")
+    cfg = Config(iterations=15, device="cpu")
+    independent = video.paint(clip, [starry], cfg, video.VideoOptions(temporal_weight=0))
+    consistent = video.paint(clip, [starry], cfg, video.VideoOptions(temporal_weight=200, frame_iterations=10))
+    f_ind, f_con = temporal.flicker(clip.frames, independent), temporal.flicker(clip.frames, consistent)
+    assert f_con < 0.5 * f_ind, (f_con, f_ind)
+    assert len(consistent) == 16 and consistent[0].shape == (48, 64, 3)
+    assert not np.array_equal(consistent[5], clip.frames[5])  # painted, not copied
+
+
+def test_video_command_on_dask_keeps_frames_rate_and_audio(tmp_path, starry, capsys):
+    src = clips.write(tmp_path / "in.mp4", n=16, size=64, rate=12)
+    out = tmp_path / "out.mp4"
+    args = ["video", str(src), "--style", str(starry), "-o", str(out), "--size", "64", "--iterations", "6",
+            "--frame-iterations", "3", "--device", "cpu", "-q", "--dask", "local:2", "--chunk", "8"]
+    assert main(args) == 0
+    assert "16 frames, 64×48, 12 fps" in capsys.readouterr().err
+    with av.open(str(out)) as box:
+        v = box.streams.video[0]
+        assert v.codec_context.name == "h264" and v.average_rate == 12 and (v.width, v.height) == (64, 48)
+        assert [s.type for s in box.streams] == ["video", "audio"]
+        decoded = [f.to_ndarray(format="rgb24") for f in box.decode(v)]
+    assert len(decoded) == 16
+    probe = subprocess.run([sys.executable, "-c", f"import av; c = av.open({str(out)!r}); "
+                            "print(sum(1 for _ in c.decode(audio=0)))"], capture_output=True, text=True)
+    assert probe.returncode == 0 and int(probe.stdout) > 0  # the audio decodes too
+    assert main(args) == 2 and "exists" in capsys.readouterr().err  # never overwritten
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
+
+
+def test_video_command_refuses_bad_input(tmp_path, starry, capsys):
+    (tmp_path / "text.mp4").write_text("not a video")
+    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video")]:
+        assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4")]) == 2
+        err = capsys.readouterr().err
+        assert words in err and "Traceback" not in err
+    src = clips.write(tmp_path / "in.mp4", n=2, size=32, audio=False)
+    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.gif"), "--size", "32",
+                 "--iterations", "1", "--device", "cpu", "-q"]) == 2
+    assert "write a video as .mp4" in capsys.readouterr().err
+    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4"), "--crf", "99"]) == 2
+    assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
