@@ -90,3 +90,31 @@ def test_batch_command_reports_each_file_and_a_summary(folder, tmp_path, starry,
     assert "nope.jpg: no such file" in capsys.readouterr().err
     assert main(["batch", str(folder), "--style", str(starry), "-o", str(tmp_path / "o"), "--dask", "udp://x"]) == 2
     assert "--dask takes" in capsys.readouterr().err
+
+
+def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_rest(folder, tmp_path, starry):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    (folder / "broken.jpg").unlink()
+    out = tmp_path / "o"
+    cmd = [sys.executable, "-m", "brushwork", "batch", str(folder), "--style", str(starry), "-o", str(out),
+           "--size", "48", "--iterations", "30", "--device", "cpu", "-q"]
+    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())) and time.time() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 143
+    err = proc.stderr.read()
+    proc.stderr.close()
+    assert "terminated;" in err and "the same command again paints the rest" in err
+    first = sorted(os.listdir(out))
+    assert 1 <= len(first) < 3 and all(n.endswith(".png") for n in first)  # no partial files
+    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0
+    assert f"{3 - len(first)} painted, {len(first)} already there, 0 failed" in rerun.stderr
+    assert len(os.listdir(out)) == 3

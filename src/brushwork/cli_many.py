@@ -78,11 +78,14 @@ def run_batch(ns: argparse.Namespace, config: Config) -> int:
                         + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
                 if bar is not None:
                     bar.update(1)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is written stays, a rerun does the rest
+            from .cli import _stopped
+
             results.close()
-            print(f"brushwork: interrupted; {counts['done']} painted, the rest is done by running the same "
-                  f"command again", file=sys.stderr)
-            return 130
+            what, code = _stopped(e)
+            print(f"brushwork: {what}; {counts['done']} painted, the same command again paints the rest",
+                  file=sys.stderr)
+            return code
         finally:
             if bar is not None:
                 bar.close()

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import dataclasses
 import json
+import threading
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -43,7 +44,7 @@ class Refused(Exception):
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     uploads = UploadStore(settings.max_bytes, settings.max_pixels)
-    queue: JobQueue | None = None
+    starting = threading.Lock()
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -52,13 +53,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await run_in_threadpool(app.state.queue.close)
 
     app = FastAPI(title="brushwork studio", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.settings, app.state.uploads, app.state.queue = settings, uploads, queue
+    app.state.settings, app.state.uploads, app.state.queue = settings, uploads, None
     hosts = settings.hosts()
 
     def jobs() -> JobQueue:  # started on first use, so importing or testing the app costs no threads
-        if app.state.queue is None:
-            app.state.queue = JobQueue(settings.workers, settings.queue)
-        return app.state.queue
+        with starting:  # the preview handler runs on a thread of its own
+            if app.state.queue is None:
+                app.state.queue = JobQueue(settings.workers, settings.queue)
+            return app.state.queue
 
     def job(job_id: str) -> Job:
         try:
