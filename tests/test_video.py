@@ -91,3 +91,12 @@ def test_video_command_refuses_bad_input(tmp_path, starry, capsys):
     assert "write a video as .mp4" in capsys.readouterr().err
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4"), "--crf", "99"]) == 2
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
+
+
+@pytest.mark.filterwarnings("error")
+def test_read_only_frames_paint_without_warnings(starry):
+    frames = clips.frames(2, 32)
+    for f in frames:
+        f.setflags(write=False)  # as np.asarray(PIL image) gives them
+    out = video.paint_chunk(frames, [starry], Config(iterations=2, device="cpu"), video.VideoOptions())
+    assert len(out) == 2 and out[1].shape == (24, 32, 3)

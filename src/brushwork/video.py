@@ -79,8 +79,12 @@ def read(path: str | os.PathLike, size: int) -> Clip:
 def _resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     if frame.shape[:2] == (h, w):
         return frame
-    t = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
-    return to_uint8(images.resize(t, (h, w)))
+    return to_uint8(images.resize(to_tensor(frame), (h, w)))
+
+
+def to_tensor(frame: np.ndarray) -> torch.Tensor:
+    """``(H, W, 3)`` uint8 to ``(1, 3, H, W)`` float in [0, 1] (a copy: frames may be read-only)."""
+    return torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
 
 
 def to_uint8(t: torch.Tensor) -> np.ndarray:
@@ -111,7 +115,7 @@ def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, 
     painted: list[np.ndarray] = []
     prev = None
     for t, frame in enumerate(frames):
-        content = torch.from_numpy(frame).permute(2, 0, 1)[None].float() / 255
+        content = to_tensor(frame)
         init, temporal = None, None
         if prev is not None and options.temporal_weight > 0:
             init, temporal = between(frames[t - 1], frame, prev, options.temporal_weight, options.flow)
