@@ -35,9 +35,11 @@ def test_warp_follows_the_flow_and_occlusions_get_no_weight():
     assert err_warped < 0.5 * np.abs(a.astype(np.float32) - b).mean()
     assert 0.5 < c.mean() < 1.0  # most pixels are seen in both frames; the moving shapes' edges are not
     shift = np.zeros((8, 8, 2), np.float32)
-    shift[..., 0] = 1.0  # sample one pixel to the right
+    shift[..., 0] = 1.0  # sample one pixel to the right: the picture moved left (a pan)
     img = np.arange(64, dtype=np.float32).reshape(8, 8)
     assert np.array_equal(temporal.warp(img, shift)[:, :-1], img[:, 1:])
+    c = temporal.consistency(shift, -shift)
+    assert (c[:, -1] == 0).all() and (c[:, :-1] == 1).all()  # the column that came in is new
 
 
 def test_chunks_cut_at_shot_changes_and_at_the_chunk_length():

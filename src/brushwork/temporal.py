@@ -50,15 +50,22 @@ def warp(image: np.ndarray, f: np.ndarray) -> np.ndarray:
 def consistency(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     """Ruder et al.'s weights ``c`` ``(H, W)`` in {0, 1} for frame t, from the flow t→t−1
     (``backward``) and t−1→t (``forward``): 0 where following one flow and then the other does not
-    come back (occlusion: |w̃ + ŵ|² > 0.01(|w̃|² + |ŵ|²) + 0.5) or where the flow changes fast
-    (motion boundary: |∇u|² + |∇v|² > 0.01|w̃|² + 0.002), else 1."""
+    come back (occlusion: |w̃ + ŵ|² > 0.01(|w̃|² + |ŵ|²) + 0.5), where the flow changes fast
+    (motion boundary: |∇u|² + |∇v|² > 0.01|w̃|² + 0.002) or where it leads out of frame t−1
+    (new at the frame's edge), else 1."""
     f_back = warp(forward, backward)  # the forward flow at the point each pixel came from
     s = backward + f_back
     occluded = (s ** 2).sum(-1) > 0.01 * ((backward ** 2).sum(-1) + (f_back ** 2).sum(-1)) + 0.5
     du = np.gradient(backward[..., 0])
     dv = np.gradient(backward[..., 1])
     edge = du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2 > 0.01 * (backward ** 2).sum(-1) + 0.002
-    return (~(occluded | edge)).astype(np.float32)
+    # What came in over the frame's edge (a pan) was nowhere in frame t−1: the warp only smeared
+    # the border there, which the temporal cost must not hold on to.
+    h, w = backward.shape[:2]
+    gy, gx = np.mgrid[0:h, 0:w]
+    sx, sy = gx + backward[..., 0], gy + backward[..., 1]
+    outside = (sx < 0) | (sx > w - 1) | (sy < 0) | (sy > h - 1)
+    return (~(occluded | edge | outside)).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -94,13 +101,18 @@ class TemporalObjective:
 
 def between(prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, weight: float,
             method: str = "dis") -> tuple[Tensor, Temporal]:
-    """(the previous painted frame warped onto ``frame``, to start from; the ``Temporal`` for
-    painting ``frame``). Frames are ``(H, W, 3)`` uint8 at the painted size."""
+    """(the picture to start ``frame`` from: the previous painted frame warped onto it, the photo
+    where that frame saw nothing; the ``Temporal`` for painting ``frame``). Frames are
+    ``(H, W, 3)`` uint8 at the painted size."""
     back, fwd = flow(frame, prev_frame, method), flow(prev_frame, frame, method)
     painted = prev_painted[0].permute(1, 2, 0).numpy().astype(np.float32)
     warped = torch.from_numpy(warp(painted, back)).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
     c = torch.from_numpy(consistency(back, fwd))[None, None]
-    return warped, Temporal(warped, c, weight)
+    # Where nothing of frame t−1 is seen (occluded, or new at the edge in a pan) the warp has only
+    # smeared its neighbours; start from the photo there, as a first frame does.
+    photo = torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
+    start = c * warped + (1 - c) * photo
+    return start, Temporal(warped, c, weight)
 
 
 def flicker(frames: list[np.ndarray], painted: list[np.ndarray], method: str = "dis") -> float:
