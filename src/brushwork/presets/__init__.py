@@ -25,12 +25,21 @@ def load_preset(name_or_path: str) -> Config:
             raise ConfigError(f"unknown preset {name_or_path!r}; bundled presets are {', '.join(names())}, "
                               f"or give a .toml file")
         path = bundled
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"preset {path}: not valid TOML ({e})") from None
+    data = _read(path)
     data.pop("description", None)
     try:
         return Config.from_dict(data, source=f"preset {path.name}")
     except TypeError as e:
         raise ConfigError(f"preset {path.name}: {e}") from None
+
+
+def describe(name: str) -> str:
+    """A bundled preset's one-line description (its name if it has none)."""
+    return _read(HERE / f"{name}.toml").get("description", name)
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"preset {path}: not valid TOML ({e})") from None

@@ -22,7 +22,7 @@ from starlette.concurrency import run_in_threadpool
 from .. import images
 from ..config import Config, ConfigError
 from ..engine import stylize_iter
-from ..presets import HERE as PRESETS, load_preset, names as preset_names
+from ..presets import describe, load_preset, names as preset_names
 from .jobs import TERMINAL, Job, JobQueue, QueueFull, Spec
 from .settings import Settings
 from .uploads import UploadError, UploadStore
@@ -91,12 +91,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/api/presets")
     async def presets():
-        described = {}
-        for name in preset_names():
-            text = (PRESETS / f"{name}.toml").read_text(encoding="utf-8")
-            desc = next((line.split("=", 1)[1].strip().strip('"') for line in text.splitlines()
-                         if line.startswith("description")), name)
-            described[name] = {"description": desc, "options": dataclasses.asdict(load_preset(name))}
+        described = {name: {"description": describe(name), "options": dataclasses.asdict(load_preset(name))}
+                     for name in preset_names()}
         limits = {"max_size": settings.max_size, "max_iterations": settings.max_iterations,
                   "max_upload_bytes": settings.max_bytes, "max_pixels": settings.max_pixels}
         return {"defaults": dataclasses.asdict(Config()), "presets": described, "limits": limits}
@@ -104,14 +100,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post("/api/uploads", status_code=201)
     async def upload(request: Request, name: str = "upload"):
         declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > settings.max_bytes:
-            raise UploadError(413, f"{name}: {declared} bytes is more than the studio takes "
-                                   f"({settings.max_bytes // 2**20} MiB)")
+        if declared and declared.isdigit() and int(declared) > uploads.max_bytes:
+            raise uploads.too_big(name, declared)
         data, size = [], 0
         async for chunk in request.stream():
             size += len(chunk)
-            if size > settings.max_bytes:
-                raise UploadError(413, f"{name}: more than the studio takes ({settings.max_bytes // 2**20} MiB)")
+            if size > uploads.max_bytes:
+                raise uploads.too_big(name)
             data.append(chunk)
         if not size:
             raise UploadError(422, f"{name}: the upload is empty")

@@ -3,7 +3,7 @@ page is shown (progress, an ETA, a preview made only when asked for, the finishe
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import threading
 import time
 from collections import OrderedDict, deque
@@ -37,7 +37,7 @@ class Spec:
     def settings(self) -> dict:
         """What the page needs to open the job again: inputs, preset and every option."""
         return {"content": self.content, "styles": list(self.styles), "names": list(self.names), "preset": self.preset,
-                "options": json.loads(self.config.to_json())}
+                "options": dataclasses.asdict(self.config)}
 
 
 class Job:

@@ -65,8 +65,7 @@ class UploadStore:
     def add(self, data: bytes, name: str) -> Upload:
         name = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:100] or "upload"
         if len(data) > self.max_bytes:
-            raise UploadError(413, f"{name}: {len(data)} bytes is more than the studio takes "
-                                   f"({self.max_bytes // 2**20} MiB)")
+            raise self.too_big(name, len(data))
         fmt, w, h = self._sniff(data, name)
         if w * h > self.max_pixels:
             raise UploadError(422, f"{name}: {w}×{h} px is more than the studio takes "
@@ -82,6 +81,11 @@ class UploadStore:
             while len(self._items) > self.capacity:
                 self._items.popitem(last=False)
         return upload
+
+    def too_big(self, name: str, size: int | str | None = None) -> UploadError:
+        """The 413 for an upload over the byte cap (``size`` when known, not when a body streams in)."""
+        what = f"{size} bytes is more" if size is not None else "more"
+        return UploadError(413, f"{name}: {what} than the studio takes ({self.max_bytes // 2**20} MiB)")
 
     def get(self, upload_id: str) -> Upload:
         with self._lock:
