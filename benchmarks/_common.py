@@ -17,14 +17,24 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("BRUSHWORK_IMAGES", ROOT.parent / "shared" / "images")).resolve()
 
 
-def test_images(folder: Path = SHARED) -> tuple[list[Path], list[Path]]:
-    """(photos, paintings) named in the folder's LICENSES.md: rows whose description starts
-    with "photograph" are photos, the rest paintings."""
-    photos, paintings = [], []
-    for line in (folder / "LICENSES.md").read_text().splitlines():
-        m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
-        if m and (folder / m.group(1)).is_file():
-            (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
+# The project's own benchmark pictures (a portrait), beside the shared ones.
+OWN = ROOT / "benchmarks" / "images"
+
+
+def test_images(*folders: Path) -> tuple[list[Path], list[Path]]:
+    """(photos, paintings) named in the folders' LICENSES.md (default: the shared images and the
+    project's own): rows whose description starts with "photograph" are photos, the rest
+    paintings; a file name found twice counts once."""
+    photos: list[Path] = []
+    paintings: list[Path] = []
+    seen: set[str] = set()
+    for folder in folders or (SHARED, OWN):
+        licences = folder / "LICENSES.md"
+        for line in licences.read_text().splitlines() if licences.is_file() else []:
+            m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
+            if m and (folder / m.group(1)).is_file() and m.group(1) not in seen:
+                seen.add(m.group(1))
+                (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
     return photos, paintings
 
 
@@ -50,18 +60,27 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+# The CPU flags that decide which kernels run: vector width, and native bfloat16.
+SIMD_FLAGS = ("avx2", "fma", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile")
+
+
 def machine(device: str) -> str:
+    """The device's name; for a CPU its model, the SIMD flags that matter, threads and cores."""
     if device.startswith("cuda"):
         return f"{torch.cuda.get_device_name()} (torch {torch.__version__})"
-    cpu = platform.processor() or platform.machine()
+    cpu, flags = platform.processor() or platform.machine(), []
     try:
         for line in open("/proc/cpuinfo"):
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = [f for f in SIMD_FLAGS if f in line.split(":", 1)[1].split()]
                 break
     except OSError:
         pass
-    return f"{cpu}, {torch.get_num_threads()} threads, {os.cpu_count()} cores (torch {torch.__version__})"
+    shown = ", ".join(flags) or "none of " + "/".join(SIMD_FLAGS)
+    return (f"{cpu} (flags: {shown}), {torch.get_num_threads()} threads, {os.cpu_count()} cores "
+            f"(torch {torch.__version__})")
 
 
 def write_results(folder: Path, name: str, device: str, title: str, lines: list[str]) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, sync, test_images, write_results  # noqa: E402
+from _common import ROOT, sync, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -41,7 +41,8 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--preset", default=None, help="start from a preset")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="Config fields to change")
-    p.add_argument("--images", type=Path, default=SHARED)
+    p.add_argument("--images", type=Path, default=None, help="a folder of pictures with a LICENSES.md "
+                   "(default: ../shared/images and benchmarks/images)")
     p.add_argument("--save", type=Path, default=None, help="folder to keep the painted pictures in")
     p.add_argument("--score", type=Path, help="only score this output")
     p.add_argument("--content", type=Path)
@@ -55,7 +56,7 @@ def main(argv=None) -> int:
         return 0
     base = load_preset(args.preset) if args.preset else Config()
     config = dataclasses.replace(base, size=args.size, device=device, **parse_set(args.set))
-    photos, paintings = test_images(args.images)
+    photos, paintings = test_images(*[args.images] if args.images else [])
     rows = ["| photo | painting | content_dist | style_dist | wall s |", "| --- | --- | ---: | ---: | ---: |"]
     print(rows[0], rows[1], sep="\n", flush=True)
     for photo in photos:

