@@ -1,0 +1,112 @@
+"""Schedule benchmark: the old default schedule against the new default, pair by pair.
+
+    python benchmarks/schedule.py [--sizes 512,1024] [--device auto] [--pairs 6] [--save DIR]
+                                  [--new KEY=VALUE ...]
+
+For each size and each pair (each photo × each painting of the test images: ../shared/images and
+benchmarks/images), two fresh child processes run one after the other, old then new, pair after
+pair: the default schedule brushwork had before the convergence study (``OLD_DEFAULT``, given as
+explicit options) and today's ``Config()`` (``--new`` changes fields of it, for trying
+candidates). Each child times the whole ``stylize()`` call (network, style targets, every step),
+as a user waits for it, then scores the picture off the clock with ``brushwork.quality``
+(content_dist, style_dist; lower is better).
+
+Prints a table (time ratio new/old, each score's ratio new/old, and whether the new picture is
+within 5 % of the old on both) and writes it to benchmarks/results/schedule-<device>.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import ROOT, run_child, sync, test_images, write_results  # noqa: E402
+from quality import parse_set  # noqa: E402
+
+from brushwork import Config, quality, stylize  # noqa: E402
+from brushwork.devices import resolve  # noqa: E402
+
+# The default schedule before the convergence study (brushwork 0.1.0): coarse to fine from 256 px,
+# 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), 100 pairs of history, no early stop.
+OLD_DEFAULT = {"start_size": 256, "iterations": 300, "fine_iterations": 300, "tolerance": 0.0,
+               "lbfgs_history": 100, "learning_rate": 1.0}
+WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
+
+
+def child_main(argv: list[str]) -> int:
+    which, size, photo, painting, device, save, new = argv[0], int(argv[1]), argv[2], argv[3], argv[4], argv[5], argv[6]
+    changes = OLD_DEFAULT if which == "old" else parse_set(json.loads(new))
+    config = Config(size=size, device=device).replace(**changes)
+    start = time.perf_counter()
+    result = stylize(photo, [painting], config)
+    sync(device)
+    seconds = time.perf_counter() - start
+    if save:
+        result.save(save)
+    print(json.dumps({"seconds": seconds, "steps": result.steps, "schedule": config.schedule(),
+                      "content_dist": quality.content_dist(result.image, photo, device),
+                      "style_dist": quality.style_dist(result.image, painting, device)}))
+    return 0
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child_main(argv[1:])
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--sizes", default="512,1024")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--pairs", type=int, default=0, help="only the first N pairs (0: all)")
+    p.add_argument("--new", nargs="*", default=[], metavar="KEY=VALUE", help="Config fields to change in the new run")
+    p.add_argument("--save", type=Path, default=None, help="folder to keep both pictures of every pair in")
+    p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
+    p.add_argument("--name", default="schedule", help="results file name (<name>-<device>.md)")
+    args = p.parse_args(argv)
+    device = str(resolve(args.device))
+    photos, paintings = test_images()
+    pairs = [(ph, pa) for ph in photos for pa in paintings][: args.pairs or None]
+    rows = ["| size | photo × painting | old s | new s | new/old time | old content | new content | ratio | "
+            "old style | new style | ratio | within 5 % |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    print(*rows, sep="\n", flush=True)
+    worst = {"time": 0.0, "content": 0.0, "style": 0.0}
+    for size in (int(s) for s in args.sizes.split(",")):
+        for photo, painting in pairs:
+            got = {}
+            for which in ("old", "new"):
+                save = args.save / f"{photo.stem}_{painting.stem}_{size}_{which}.png" if args.save else ""
+                if args.save:
+                    args.save.mkdir(parents=True, exist_ok=True)
+                got[which] = run_child(__file__, [which, str(size), str(photo), str(painting), device, str(save),
+                                                  json.dumps(args.new)])
+            rows.append(_row(size, photo.stem, painting.stem, got["old"], got["new"], worst))
+            print(rows[-1], flush=True)
+    summary = (f"Worst over the pairs: time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
+               f"style_dist ×{worst['style']:.3f} (new/old).")
+    print(summary)
+    new = Config().replace(**parse_set(args.new))
+    changed = {k: v for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
+    write_results(args.results, args.name, device, "Schedule benchmark: old default against new default", [
+        f"Old: `{json.dumps(OLD_DEFAULT)}`; new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
+        f"(differs in `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
+        f"then new for each pair; scores off the clock.", "", *rows, "", summary])
+    return 0
+
+
+def _row(size: int, photo: str, painting: str, old: dict, new: dict, worst: dict) -> str:
+    t = new["seconds"] / old["seconds"]
+    c = new["content_dist"] / old["content_dist"]
+    s = new["style_dist"] / old["style_dist"]
+    worst.update(time=max(worst["time"], t), content=max(worst["content"], c), style=max(worst["style"], s))
+    ok = "yes" if c <= WITHIN and s <= WITHIN else "no"
+    return (f"| {size} | {photo} × {painting} | {old['seconds']:.0f} | {new['seconds']:.0f} | {t:.3f} | "
+            f"{old['content_dist']:.3f} | {new['content_dist']:.3f} | {c:.3f} | {old['style_dist']:.3f} | "
+            f"{new['style_dist']:.3f} | {s:.3f} | {ok} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
