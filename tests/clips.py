@@ -47,3 +47,27 @@ def write(path: Path, n: int = 16, size: int = 64, rate: int = 12, audio: bool =
                 box.mux(a.encode(af))
             box.mux(a.encode(None))
     return path
+
+
+def write_timed(path: Path, times_ms: list[int], size: int = 64, rotation: int = 0) -> Path:
+    """A clip whose frames come at the given times (a variable frame rate) with a display
+    rotation (degrees counterclockwise, as phones record portrait video); each frame is blue with a
+    red 8×8 square in its stored top-left corner."""
+    import av
+
+    h, w = size * 3 // 4, size
+    with av.open(str(path), "w") as box:
+        vs = box.add_stream("libx264", rate=25)
+        vs.height, vs.width, vs.pix_fmt = h, w, "yuv420p"
+        vs.codec_context.time_base = Fraction(1, 1000)
+        if rotation:
+            vs.set_display_rotation(rotation)
+        for t in times_ms:
+            f = np.zeros((h, w, 3), np.uint8)
+            f[...] = (20, 40, 220)
+            f[:8, :8] = (230, 30, 30)
+            vf = av.VideoFrame.from_ndarray(f, format="rgb24")
+            vf.pts, vf.time_base = t, Fraction(1, 1000)
+            box.mux(vs.encode(vf))
+        box.mux(vs.encode(None))
+    return path

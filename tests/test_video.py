@@ -9,6 +9,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import clips
 from brushwork import Config, costs, temporal, video
@@ -81,18 +82,67 @@ def test_video_command_on_dask_keeps_frames_rate_and_audio(tmp_path, starry, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
 
 
-def test_video_command_refuses_bad_input(tmp_path, starry, capsys):
+def test_video_command_refuses_bad_input(tmp_path, starry, tubingen, capsys):
     (tmp_path / "text.mp4").write_text("not a video")
-    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video")]:
+    (tmp_path / "photo.mp4").write_bytes(open(tubingen, "rb").read())  # a JPEG under a video's name
+    Image.open(tubingen).save(tmp_path / "photo.mov", format="PNG")
+    (tmp_path / "folder.mp4").mkdir()
+    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video"),
+                       (tmp_path / "photo.mp4", "photo.mp4: is a still picture (jpeg), not a video"),
+                       (tmp_path / "photo.mov", "photo.mov: is a still picture (png), not a video"),
+                       (tmp_path / "folder.mp4", "is a folder, not a video")]:
         assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4")]) == 2
-        err = capsys.readouterr().err
-        assert words in err and "Traceback" not in err
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
     src = clips.write(tmp_path / "in.mp4", n=2, size=32, audio=False)
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.gif"), "--size", "32",
                  "--iterations", "1", "--device", "cpu", "-q"]) == 2
     assert "write a video as .mp4" in capsys.readouterr().err
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4"), "--crf", "99"]) == 2
+    assert capsys.readouterr().err == "brushwork: error: --crf must be a whole number from 0 to 51, not 99\n"
+    assert main(["video", str(src), "--style", str(src), "-o", str(src)]) == 2  # never over the input
+    assert "exists" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
+
+
+def test_a_phone_clip_is_read_upright_at_its_own_times(tmp_path, starry, capsys):
+    times = [0, 40, 80, 200, 240, 400]  # a variable frame rate: the camera slowed down, then caught up
+    src = clips.write_timed(tmp_path / "phone.mp4", times, rotation=-90)  # turned 90° clockwise for display
+    with video.Reader(src, 64) as reader:
+        frames = list(reader.frames())
+        assert reader.hw == (64, 48) and [t * reader.time_base * 1000 for t in reader.times] == times
+    red = frames[0][..., 0] > 128
+    assert frames[0].shape == (64, 48, 3) and red[:6, -6:].all() and red.sum() < 100  # the corner went top right
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(src), "--style", str(starry), "-o", str(out), "--size", "64", "--iterations", "1",
+                 "--device", "cpu", "-q"]) == 0
+    with av.open(str(out)) as box:
+        decoded = list(box.decode(video=0))
+    assert [(f.width, f.height, f.rotation) for f in decoded] == [(48, 64, 0)] * 6  # upright, no rotation left to apply
+    assert [round(float(f.time) * 1000) for f in decoded] == times  # each frame at its own time
+    assert "6 frames, 48×64" in capsys.readouterr().err
+
+
+def test_frames_stream_through_with_bounded_look_ahead(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pulled = []
+
+    def source(n=40):
+        for t in range(n):
+            pulled.append(t)
+            yield np.full((8, 8, 3), t, np.uint8)  # tiny steps: no shot changes
+
+    monkeypatch.setattr(video, "_paint_frame", lambda frame, *a: torch.from_numpy(frame).permute(2, 0, 1)[None] / 255)
+    stream = video.paint_stream(source(), [], Config(), video.VideoOptions())
+    assert next(stream)[0, 0, 0] == 0 and len(pulled) == 1  # here: one frame in, one painted frame out
+    assert [f[0, 0, 0] for f in stream] == list(range(1, 40))
+    pulled.clear()
+    with ThreadPoolExecutor(2) as pool:
+        stream = video.paint_stream(source(), [], Config(), video.VideoOptions(chunk=4), pool)
+        first = next(stream)
+        assert first[0, 0, 0] == 0 and len(pulled) <= 4 * 2 + 1  # two chunks in flight, and the frame after
+        assert [f[0, 0, 0] for f in stream] == list(range(1, 40)) and len(pulled) == 40
 
 
 @pytest.mark.filterwarnings("error")
