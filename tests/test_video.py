@@ -1,6 +1,7 @@
 """Video: the temporal cost by hand, flow warping and occlusion weights, shot chunks, and a
 generated clip painted to a playable file whose frames flicker less with temporal consistency."""
 
+import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -102,6 +103,10 @@ def test_video_command_refuses_bad_input(tmp_path, starry, tubingen, capsys):
     assert capsys.readouterr().err == "brushwork: error: --crf must be a whole number from 0 to 51, not 99\n"
     assert main(["video", str(src), "--style", str(src), "-o", str(src)]) == 2  # never over the input
     assert "exists" in capsys.readouterr().err
+    flac = clips.write(tmp_path / "flac.mkv", n=2, size=32, audio="flac")
+    assert main(["video", str(flac), "--style", str(starry), "-o", str(tmp_path / "o.mov")]) == 2
+    assert capsys.readouterr().err == (f"brushwork: error: {tmp_path / 'o.mov'}: a .mov file cannot hold the "
+                                       f"source's flac audio; write a .mkv (it holds any)\n")
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
 
 
@@ -121,6 +126,9 @@ def test_a_phone_clip_is_read_upright_at_its_own_times(tmp_path, starry, capsys)
     assert [(f.width, f.height, f.rotation) for f in decoded] == [(48, 64, 0)] * 6  # upright, no rotation left to apply
     assert [round(float(f.time) * 1000) for f in decoded] == times  # each frame at its own time
     assert "6 frames, 48×64" in capsys.readouterr().err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # the umask's mode, not the temporary file's 0600
 
 
 def test_frames_stream_through_with_bounded_look_ahead(monkeypatch):
@@ -152,3 +160,20 @@ def test_read_only_frames_paint_without_warnings(starry):
         f.setflags(write=False)  # as np.asarray(PIL image) gives them
     out = video.paint_chunk(frames, [starry], Config(iterations=2, device="cpu"), video.VideoOptions())
     assert len(out) == 2 and out[1].shape == (24, 32, 3)
+
+
+def test_ctrl_c_in_a_video_leaves_no_file_and_says_so(tmp_path, starry, monkeypatch, capsys):
+    src = clips.write(tmp_path / "in.mp4", n=4, size=32, audio=False)
+    real = video.Writer.write
+
+    def write_then_stop(self, frame, pts):
+        real(self, frame, pts)
+        if self.frames == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(video.Writer, "write", write_then_stop)
+    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "out.mp4"), "--size", "32",
+                 "--iterations", "1", "--device", "cpu", "-q"]) == 130
+    assert capsys.readouterr().err == ("brushwork: interrupted after 2 frames; nothing written "
+                                       "(a video is written when complete)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

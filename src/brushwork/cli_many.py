@@ -146,24 +146,22 @@ def run_video(ns: argparse.Namespace, config: Config) -> int:
     for s in ns.batch_styles:
         check_style(s)
     with video.Reader(ns.input, config.size) as src:
-        bar = _bar(src.count, ns.quiet, "frame")
         sink = video.Writer(out, src, options.crf, rescue=True)
         try:
-            with executors.executor(ns.workers, ns.dask) as (pool, threads):
-                for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):
-                    sink.write(frame, src.times.popleft())
-                    if bar is not None:
-                        bar.update(1)
+            _stream(src, sink, ns, config, options)
             where = sink.close()
-        except OSError as e:  # the output failed and no rescue folder took the video either
+        except BaseException as e:
             sink.discard()
-            raise writing.CannotWrite(out, e) from None
-        except BaseException:
-            sink.discard()
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
+            if isinstance(e, OSError):  # the output failed and no rescue folder took the video either
+                raise writing.CannotWrite(out, e) from None
+            if not isinstance(e, KeyboardInterrupt):
+                raise
+            from .cli import _stopped
+
+            what, code = _stopped(e)
+            print(f"brushwork: {what} after {sink.frames} frames; nothing written (a video is written when complete)",
+                  file=sys.stderr)
+            return code
     if sink.error is not None:
         print(f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); wrote the video to {where} instead",
               file=sys.stderr)
@@ -171,3 +169,18 @@ def run_video(ns: argparse.Namespace, config: Config) -> int:
     h, w = src.hw
     print(f"wrote {out} ({sink.frames} frames, {w}×{h}, {float(src.rate):g} fps)", file=sys.stderr)
     return 0
+
+
+def _stream(src: video.Reader, sink: video.Writer, ns: argparse.Namespace, config: Config,
+            options: video.VideoOptions) -> None:
+    """Frames from ``src``, painted here or on the workers, to ``sink`` as they come."""
+    bar = _bar(src.count, ns.quiet, "frame")
+    try:
+        with executors.executor(ns.workers, ns.dask) as (pool, threads):
+            for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):
+                sink.write(frame, src.times.popleft())
+                if bar is not None:
+                    bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()

@@ -1,5 +1,7 @@
 """All options of a run, in one frozen dataclass. The CLI builds its flags from these fields
-(``help`` and ``choices`` in each field's metadata), so defaults cannot drift between them."""
+(``help``, ``choices`` and bounds in each field's metadata), so defaults cannot drift between them.
+Every value is held to its field's type and bounds (``options.check``) however the Config is
+made: flags, a preset, the studio or the library; the checks below add what relates fields."""
 
 from __future__ import annotations
 

@@ -94,8 +94,8 @@ def _scalar(f: dataclasses.Field, tp, v, shown):
     elif tp is float:
         ok = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
         v = float(v) if ok else v
-    else:
-        ok = isinstance(v, tp)
+    else:  # str, or any other class; a typing construct is left to the field's own checks
+        ok = not isinstance(tp, type) or isinstance(v, tp)
     choices = f.metadata.get("choices")
     if not ok or (choices and v not in choices):
         raise _refuse(f, tp, shown, "type", plural=isinstance(shown, tuple))

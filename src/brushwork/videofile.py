@@ -144,6 +144,13 @@ class Writer:
             self._vs.codec_context.time_base = source.time_base  # the source's timestamps, exactly
             # before the header is written
             self._audio = self._box.add_stream_from_template(source.audio) if source.audio is not None else None
+            self._box.start_encoding()  # the header now: a container that cannot take the audio says so before any work
+        except av.FFmpegError as e:
+            self._file.discard()
+            if source.audio is None:
+                raise VideoError(f"{self.output}: cannot be written ({_why(e)})") from None
+            raise VideoError(f"{self.output}: a {self.output.suffix} file cannot hold the source's "
+                             f"{source.audio.codec_context.name} audio; write a .mkv (it holds any)") from None
         except BaseException:
             self._file.discard()
             raise
