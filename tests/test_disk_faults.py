@@ -10,7 +10,6 @@ from pathlib import Path
 
 import av
 import pytest
-import torch
 from PIL import Image
 
 import clips

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from brushwork import checkpoint, images
+from brushwork import batch, checkpoint, images
 from brushwork.cli import main
 
 
@@ -122,3 +122,14 @@ def test_modes_follow_the_umask_and_the_replaced_file(tmp_path, tubingen, starry
     images.save(torch.rand(1, 3, 4, 4), link)
     assert link.is_symlink() and images.load(real).shape == (1, 3, 4, 4)
     assert sorted(os.listdir(tmp_path)) == ["c.ckpt", "link.png", "out.png", "real.png"]
+
+
+def test_names_near_the_file_systems_limit(tmp_path, capsys):
+    long = tmp_path / ("b" * 250 + ".png")  # 254 bytes: fits, though its temporary file's name would not
+    images.save(torch.rand(1, 3, 4, 4), long)
+    assert os.listdir(tmp_path) == [long.name]
+    with pytest.raises(images.ImageError, match="File name too long"):
+        images.check_writable(tmp_path / ("a" * 252 + ".png"))
+    assert len(batch.output_name(long, "tag").encode()) < 200
+    assert main(["info", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"brushwork: error: {tmp_path}: is a folder, not a picture\n"

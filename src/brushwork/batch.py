@@ -88,7 +88,8 @@ def output_name(content: str | os.PathLike, tag: str) -> str:
     """``<stem>-<8 hex>.png``: the hex digits from the settings' ``tag`` and the input's bytes, so the
     name depends on the input alone, and two inputs of one name but other pictures never share it."""
     h = hashlib.sha256(tag.encode() + _file_digest(content))
-    return f"{Path(content).stem}-{h.hexdigest()[:8]}.png"
+    stem = os.fsencode(Path(content).stem)[:160].decode(errors="ignore")  # room for the rest under 255 bytes
+    return f"{stem}-{h.hexdigest()[:8]}.png"
 
 
 def _file_digest(path: str | os.PathLike) -> bytes:
@@ -130,12 +131,13 @@ def paint_one(job: Job) -> Outcome:
     try:
         images.check_writable(job.output)
         event = None
-        for event in stylize_iter(job.content, list(job.styles), job.config, image_every=0):
+        painting = stylize_iter(job.content, list(job.styles), job.config, image_every=0)
+        for event in painting:
             if executors.stopping():
                 return Outcome(job, "cancelled", seconds=time.perf_counter() - start, worker=pid)
         params = {"content": job.content, "styles": list(job.styles), **run_params(job.config),
                   "step": event.step, "losses": dict(event.losses)}
-        error = _write(job, event.image, params)
+        error = _write(job, painting.current_image(), params)
     except (ImageError, ConfigError, DivergedError, OutOfMemory, OSError) as e:
         why = str(writing.CannotWrite(job.output, e) if isinstance(e, OSError) else e)
         return Outcome(job, "failed", why, time.perf_counter() - start, worker=pid)

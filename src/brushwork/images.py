@@ -60,10 +60,13 @@ def save_format(path: str | os.PathLike) -> str:
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown image type {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder")
-    if not writing.target(path).parent.is_dir():
-        raise ImageError(f"{path}: folder {path.parent} does not exist")
+    try:
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder")
+        if not writing.target(path).parent.is_dir():
+            raise ImageError(f"{path}: folder {path.parent} does not exist")
+    except OSError as e:  # a name too long, a loop of links
+        raise ImageError(f"{path}: {writing.saying(e)}") from None
     return fmt
 
 
@@ -72,7 +75,7 @@ def check_writable(path: str | os.PathLike) -> str:
     written there: a read-only or full file system is found before any work); its Pillow format."""
     fmt = save_format(path)
     folder = writing.target(path).parent
-    why = writing.unwritable(folder)
+    why = writing.unwritable(folder, writing.target(path).name)
     if why is not None:
         raise ImageError(f"{path}: cannot write in {folder} ({why})")
     return fmt
@@ -120,7 +123,7 @@ def read_params(path: str | os.PathLike) -> dict:
     """The parameters a brushwork PNG carries: a JSON object with a ``config`` object in it."""
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(f"{path}: is a folder, not a picture" if path.is_dir() else f"{path}: no such file")
     try:
         with Image.open(path) as im:
             im.load()

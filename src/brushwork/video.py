@@ -114,11 +114,11 @@ def _paint_frame(frame, prev_frame, prev, styles, config: Config, options: Video
     if prev is not None and options.temporal_weight > 0:
         init, temporal = between(prev_frame, frame, prev, options.temporal_weight, options.flow)
         cfg = cfg.replace(iterations=options.frame_iterations or cfg.iterations)
-    event = None
-    for event in stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, init=init, temporal=temporal):
+    painting = stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, init=init, temporal=temporal)
+    for _ in painting:
         if executors.stopping():
             return None
-    return event.image
+    return painting.current_image()
 
 
 def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,

@@ -201,7 +201,7 @@ def check_output(output: str | os.PathLike) -> Path:
     folder = writing.target(output).parent
     if not folder.is_dir():
         raise VideoError(f"{output.parent}: no such folder")
-    why = writing.unwritable(folder)
+    why = writing.unwritable(folder, writing.target(output).name)
     if why is not None:
         raise VideoError(f"{output}: cannot write in {folder} ({why})")
     return output

@@ -18,6 +18,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
 import stat
@@ -74,7 +75,7 @@ def replacing(path: str | os.PathLike) -> Iterator[str]:
     """A temporary file's path beside ``path``: renamed to ``path`` when the block ends, removed
     if it raises (also on Ctrl-C), so ``path`` is never left half written."""
     path = target(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".part", dir=path.parent)
     os.close(fd)
     try:
         yield tmp
@@ -83,6 +84,12 @@ def replacing(path: str | os.PathLike) -> Iterator[str]:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _prefix(path: Path) -> str:
+    """The temporary file's prefix: the target's name, cut short so that a name near the file
+    system's limit still leaves room for the random part and ``.part``."""
+    return f".{path.name[:64]}."
 
 
 def write_atomic(path: str | os.PathLike, write: Callable) -> Path:
@@ -96,12 +103,16 @@ def write_atomic(path: str | os.PathLike, write: Callable) -> Path:
     return Path(path)
 
 
-def unwritable(folder: str | os.PathLike) -> str | None:
-    """Why no file can be written in ``folder`` (None: one can): it is missing, read-only, not
-    ours, or full. Writes one byte to a temporary file there, then removes it."""
+def unwritable(folder: str | os.PathLike, name: str | None = None) -> str | None:
+    """Why no file (named ``name``) can be written in ``folder`` (None: one can): it is missing,
+    read-only, not ours, or full, or the name is too long for it. Writes one byte to a temporary
+    file there, then removes it."""
     folder = Path(folder)
     if not folder.is_dir():
         return "no such folder" if not folder.exists() else "not a folder"
+    with contextlib.suppress(OSError, ValueError):
+        if name is not None and len(os.fsencode(name)) > os.pathconf(folder, "PC_NAME_MAX"):
+            return os.strerror(errno.ENAMETOOLONG)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".brushwork-", suffix=".probe", dir=folder)
     except OSError as e:
@@ -119,7 +130,11 @@ def unwritable(folder: str | os.PathLike) -> str | None:
 
 def rescue_folders() -> list[Path]:
     """Where work goes when its own place cannot take it: the home folder, then the temporary one."""
-    return [Path.home(), Path(tempfile.gettempdir())]
+    try:
+        home = [Path.home()]
+    except (RuntimeError, KeyError):  # no home folder known
+        home = []
+    return [*home, Path(tempfile.gettempdir())]
 
 
 def fresh(path: Path) -> Path:
@@ -154,7 +169,7 @@ class Spill(io.RawIOBase):
         self.path, self.rescue = target(path), rescue
         self.error: OSError | None = None
         self._final = self.path
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=self.path.parent)
+        fd, self._tmp = tempfile.mkstemp(prefix=_prefix(self.path), suffix=".part", dir=self.path.parent)
         self._f = os.fdopen(fd, "r+b", buffering=0)
         self._size = 0  # bytes known to be in the file (a failed write may leave a torn tail)
 
@@ -196,7 +211,7 @@ class Spill(io.RawIOBase):
         """Carry the first ``_size`` bytes over to a rescue folder and go on writing there at ``at``."""
         for folder in rescue_folders():
             try:
-                fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".part", dir=folder)
+                fd, tmp = tempfile.mkstemp(prefix=_prefix(self.path), suffix=".part", dir=folder)
             except OSError:
                 continue
             new = os.fdopen(fd, "r+b", buffering=0)
