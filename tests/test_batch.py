@@ -1,6 +1,12 @@
 """Batch painting: output names, skipping, failures, and the same pictures in this process, on a
 process pool and on a local Dask cluster."""
 
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -28,14 +34,52 @@ def pixels(path):
     return np.asarray(Image.open(path))
 
 
-def test_plan_names_outputs_by_input_and_settings(tmp_path, starry):
-    jobs = batch.plan(["a/x.jpg", "b/x.png", "y.jpg"], [starry], tmp_path, CFG)
+def test_names_come_from_each_input_alone(tmp_path, starry):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "a" / "same.jpg")
+    Image.new("RGB", (40, 30), "blue").save(tmp_path / "b" / "same.jpg")
+    Image.new("RGB", (40, 30), "green").save(tmp_path / "photo.png")
+    a, b, png = tmp_path / "a" / "same.jpg", tmp_path / "b" / "same.jpg", tmp_path / "photo.png"
+
+    def names(*contents, config=CFG):
+        return {j.content: j.output.rsplit("/", 1)[-1] for j in batch.plan(contents, [starry], tmp_path / "o", config)}
+
+    first = names(a, b, png)
+    assert names(b, a, png) == first  # the order of the inputs does not matter
+    assert first[str(a)] != first[str(b)] and all(n.startswith("same-") for n in (first[str(a)], first[str(b)]))
+    (tmp_path / "photo.jpg").write_bytes(png.read_bytes()[:-1] + b"\0")  # another file of the same name
+    assert names(tmp_path / "photo.jpg", png)[str(png)] == first[str(png)]  # photo.png keeps its name
+    assert len(batch.plan([a, a, png], [starry], tmp_path / "o", CFG)) == 2  # the same picture is painted once
     tag = batch.settings_hash([starry], CFG)
-    assert [j.output for j in jobs] == [str(tmp_path / n) for n in (f"x-{tag}.png", f"x-2-{tag}.png", f"y-{tag}.png")]
-    assert len(tag) == 8
+    assert len(tag) == 8 and first[str(png)] == batch.output_name(png, tag)
     assert batch.settings_hash([starry], CFG.replace(style_weight=20)) != tag  # another picture: another name
-    assert batch.settings_hash([starry], CFG.replace(device="cuda")) == tag  # the same picture
-    assert batch.inputs([tmp_path]) == []
+    for same in (CFG.replace(device="cuda"), CFG.replace(save_every=5), CFG.replace(precision="fp32")):
+        assert batch.settings_hash([starry], same) == tag  # the same picture
+    assert batch.inputs([tmp_path / "a", tmp_path / "b"]) == [a, b] and batch.inputs([tmp_path / "nothing"]) == [
+        tmp_path / "nothing"]  # a missing input is that picture's failure, reported with the rest
+
+
+def test_outputs_never_go_among_the_inputs(tmp_path, starry, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    Image.new("RGB", (40, 30), "red").save(src / "p.png")
+    for inputs, out, words in [([src], src, "inside the input folder"), ([src], src / "painted", "inside the input folder"),
+                               ([src / "p.png"], src, "inside the output folder"),
+                               ([tmp_path], src, "inside the input folder")]:
+        assert main(["batch", *map(str, inputs), "--style", str(starry), "-o", str(out), "-q"]) == 2
+        err = capsys.readouterr().err
+        assert words in err and len(err.strip().splitlines()) == 1, err
+    assert sorted(p.name for p in src.iterdir()) == ["p.png"]
+
+
+@pytest.mark.parametrize("extra, words", [(["--workers", "0"], "--workers must be 1 or more"),
+                                          (["--dask", "udp://x"], "--dask takes"),
+                                          (["--dask", "local:0"], "--dask local:N needs")])
+def test_bad_workers_are_refused_before_the_output_folder_is_made(tmp_path, starry, capsys, extra, words):
+    Image.new("RGB", (40, 30), "red").save(tmp_path / "p.png")
+    assert main(["batch", str(tmp_path / "p.png"), "--style", str(starry), "-o", str(tmp_path / "new"), *extra]) == 2
+    assert words in capsys.readouterr().err and not (tmp_path / "new").exists()
 
 
 def test_in_process_rerun_skips_and_a_bad_file_fails_alone(folder, tmp_path, starry):
@@ -64,8 +108,8 @@ def test_pool_and_dask_paint_the_same_pictures(folder, tmp_path, starry):
         assert sum(o.built for o in outcomes) <= len(workers), name
         out[name] = {j.output.rsplit("/", 1)[-1]: pixels(j.output) for j in jobs if j.output.endswith(".png")
                      and "broken" not in j.output}
-        if name != "here":
-            assert len(workers) >= 1
+        # Here: this very process; on a pool or Dask: other processes, at most one per worker.
+        assert workers == {os.getpid()} if name == "here" else (os.getpid() not in workers and len(workers) <= 2)
     assert out["here"].keys() == out["pool"].keys() == out["dask"].keys() and len(out["here"]) == 3
     # The same pictures: equal, or a few values one 8-bit level apart where float sums ran in
     # another order (a process that ran other work first; seen: 6 of 2304 values).
@@ -88,33 +132,83 @@ def test_batch_command_reports_each_file_and_a_summary(folder, tmp_path, starry,
     assert "0 painted, 3 already there, 1 failed" in capsys.readouterr().err
     assert main(["batch", str(folder / "p0.png"), "--style", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")]) == 2
     assert "nope.jpg: no such file" in capsys.readouterr().err
-    assert main(["batch", str(folder), "--style", str(starry), "-o", str(tmp_path / "o"), "--dask", "udp://x"]) == 2
-    assert "--dask takes" in capsys.readouterr().err
+    assert main(["batch", str(folder / "p0.png"), "--style", str(folder), "-o", str(tmp_path / "o")]) == 2
+    assert f"style {folder}: is a folder; give a picture" in capsys.readouterr().err
+    # --save-every changes nothing in a batch's pictures, so not their names either.
+    assert main([*args, "--save-every", "2"]) == 1
+    assert "0 painted, 3 already there, 1 failed" in capsys.readouterr().err
+
+
+def _fifo(path):
+    """A named pipe posing as a picture: reading it waits until the test opens it (``_release``),
+    so the batch stands still there for as long as the test wants."""
+    os.mkfifo(path)
+    return path
+
+
+def _release(fifos):
+    """Open each pipe a reader waits on and close it at once: the reader sees an empty file."""
+    for f in fifos:
+        try:
+            os.close(os.open(f, os.O_WRONLY | os.O_NONBLOCK))
+        except OSError:  # nobody is reading it now
+            pass
+
+
+def _batch(inputs, out, starry, *extra):
+    return [sys.executable, "-m", "brushwork", "batch", *map(str, inputs), "--style", str(starry), "-o", str(out),
+            "--size", "32", "--iterations", "2", "--device", "cpu", "-q", *extra]
+
+
+def _wait_for(path, proc, seconds=300):
+    deadline = time.time() + seconds  # generous: a loaded 2-core machine starts slowly
+    while not path.exists():
+        assert proc.poll() is None and time.time() < deadline, "the batch ended or took too long"
+        time.sleep(0.05)
 
 
 def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_rest(folder, tmp_path, starry):
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    (folder / "broken.jpg").unlink()
+    # The batch paints p0, then waits on a pipe for "p1" until the test has seen p0 written and sent SIGTERM.
+    inputs = [folder / "p0.png", _fifo(tmp_path / "p1.png"), folder / "p2.png"]
     out = tmp_path / "o"
-    cmd = [sys.executable, "-m", "brushwork", "batch", str(folder), "--style", str(starry), "-o", str(out),
-           "--size", "48", "--iterations", "30", "--device", "cpu", "-q"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 120
-    while not (out.is_dir() and any(p.suffix == ".png" for p in out.iterdir())) and time.time() < deadline:
-        time.sleep(0.05)
+    proc = subprocess.Popen(_batch(inputs, out, starry), stderr=subprocess.PIPE, text=True)
+    _wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(60) == 143
-    err = proc.stderr.read()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert err.strip().splitlines()[-1] == "brushwork: terminated; 1 painted, 2 not; the same command again paints the rest"
+    assert [n[:3] for n in os.listdir(out)] == ["p0-"]  # no partial files
+    (tmp_path / "p1.png").unlink()
+    (tmp_path / "p1.png").write_bytes((folder / "p1.png").read_bytes())
+    rerun = subprocess.run(_batch(inputs, out, starry), capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0 and "2 painted, 1 already there, 0 failed" in rerun.stderr, rerun.stderr
+    assert sorted(n[:3] for n in os.listdir(out)) == ["p0-", "p1-", "p2-"]
+
+
+def _interactive():
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as at a terminal, even when the tests run as a background job
+
+
+def test_ctrl_c_on_workers_cancels_the_rest_and_says_what_was_painted(folder, tmp_path, starry):
+    # Both workers end up waiting on a pipe (one after painting p0); Ctrl-C goes to the whole process
+    # group, as a terminal sends it; the pipes are released only once the batch says it is stopping.
+    fifos = [_fifo(tmp_path / "f1.png"), _fifo(tmp_path / "f2.png")]
+    inputs = [folder / "p0.png", *fifos, folder / "p1.png", folder / "p2.png"]
+    out = tmp_path / "o"
+    proc = subprocess.Popen(_batch(inputs, out, starry, "--workers", "2"), stderr=subprocess.PIPE, text=True,
+                            start_new_session=True, preexec_fn=_interactive)
+    _wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    lines = []
+    while not any("stopping" in line for line in lines):
+        lines.append(proc.stderr.readline())
+        assert lines[-1], "".join(lines)  # the batch must say it is stopping before the pipes let go
+    while proc.poll() is None:
+        _release(fifos)
+        time.sleep(0.05)
+    lines += proc.stderr.readlines()
     proc.stderr.close()
-    assert "terminated;" in err and "the same command again paints the rest" in err
-    first = sorted(os.listdir(out))
-    assert 1 <= len(first) < 3 and all(n.endswith(".png") for n in first)  # no partial files
-    rerun = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    assert rerun.returncode == 0
-    assert f"{3 - len(first)} painted, {len(first)} already there, 0 failed" in rerun.stderr
-    assert len(os.listdir(out)) == 3
+    assert proc.returncode == 130, lines
+    assert lines[-1].strip() == "brushwork: interrupted; 1 painted, 4 not; the same command again paints the rest"
+    assert [n[:3] for n in os.listdir(out)] == ["p0-"]  # nothing painted after Ctrl-C, nothing half written
+    assert not any("Traceback" in line for line in lines)

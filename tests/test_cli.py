@@ -1,9 +1,7 @@
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import pytest
 from PIL import Image
@@ -65,6 +63,15 @@ def test_demo_writes_to_a_new_path_it_prints(tmp_path, monkeypatch, capsys):
      "mask.png: 50×50 px does not have the content's shape"),
     (["paint", "{content}", "{style}", "-o", "{out}", "--style-mask", "3={mask}"], "neither a style number (1–1)"),
     (["paint", "{content}", "{style}", "-o", "{out}", "--resume", "{missing}"], "missing.jpg: no such checkpoint"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--style-mask", "1={missing}"],
+     "--style-mask 1: {missing}: no such file"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--init", "{missing}"], "--init: {missing}: no such file"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--style-mask", "1={mask}", "--style-mask", "1={missing}"],
+     "style 1 has a mask already"),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--weights-format", "caffe"],
+     "--weights-format caffe: "),
+    (["paint", "{content}", "{style}", "-o", "{out}", "--scales", "0,64"],
+     "--scales must be a list of positive whole numbers, not 0,64"),
 ])
 def test_bad_input_one_line_exit_2_nothing_written(args, message, tubingen, starry, tmp_path, capsys):
     corrupt = tmp_path / "corrupt.jpg"
@@ -78,16 +85,55 @@ def test_bad_input_one_line_exit_2_nothing_written(args, message, tubingen, star
                 + ["-q", "--device", "cpu"] + ([] if "--iterations" in args else ["--iterations", "1"]))
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2
-    assert len(err) == 1 and err[0].startswith("brushwork: error: ") and message in err[0], err
+    assert len(err) == 1 and err[0].startswith("brushwork: error: ") and message.format(**names) in err[0], err
     assert out.read_bytes() == b"earlier result"
     assert sorted(os.listdir(tmp_path)) == ["corrupt.jpg", "mask.png", "out.png"]
 
 
 def test_bad_flag_value_exits_2(capsys):
+    assert main(["paint", "c.jpg", "s.jpg", "-o", "o.png", "--size", "big"]) == 2
+    assert capsys.readouterr().err == "brushwork: error: --size must be a whole number, not 'big'\n"
+
+
+@pytest.mark.parametrize("args", [["paint", "c.jpg", "s.jpg", "-o", "o.png", "--bogus"],
+                                  ["paint", "c.jpg", "s.jpg"], ["batch", "x", "--style", "s", "-o", "o", "--workers", "x"]])
+def test_a_bad_flag_says_so_in_one_line_without_the_usage(args, capsys):
     with pytest.raises(SystemExit) as e:
-        main(["paint", "c.jpg", "s.jpg", "-o", "o.png", "--size", "big"])
-    assert e.value.code == 2
-    assert "'big' is not a whole number" in capsys.readouterr().err
+        main(args)
+    err = capsys.readouterr().err.splitlines()
+    assert e.value.code == 2 and len(err) == 1 and "error: " in err[0] and "--help" in err[0], err
+
+
+def test_help_names_the_checkpoint_as_it_is_written(capsys):
+    with pytest.raises(SystemExit):
+        main(["paint", "--help"])
+    assert "OUT.png.ckpt" in capsys.readouterr().out
+
+
+def test_an_output_never_replaces_an_input(tubingen, starry, tmp_path, capsys):
+    mine = tmp_path / "mine.jpg"
+    mine.write_bytes(open(tubingen, "rb").read())
+    Image.new("L", (40, 30), 255).save(tmp_path / "mask.png")
+    for args, what in [([mine, starry, "-o", mine], "the content picture"), ([tubingen, mine, "-o", mine], "a style image"),
+                       ([tubingen, starry, "-o", tmp_path / "mask.png", "--style-mask", f"1={tmp_path / 'mask.png'}"],
+                        "a --style-mask"),
+                       ([tubingen, starry, "-o", mine, "--init", mine], "the --init picture")]:
+        assert main(["paint", *map(str, args), *FAST]) == 2
+        err = capsys.readouterr().err
+        assert f"is {what}" in err and "give another output" in err, err
+    assert mine.read_bytes() == open(tubingen, "rb").read()
+
+
+@pytest.mark.parametrize("text", ["not json", "{}", "[1,2]", '{"config": {"seed": 1.5}}', '{"config": {"colour": 1}}'])
+def test_info_on_a_crafted_png_says_so_in_one_line(text, tmp_path, capsys):
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    info.add_itxt("brushwork", text)
+    Image.new("RGB", (4, 4)).save(tmp_path / "x.png", pnginfo=info)
+    assert main(["info", str(tmp_path / "x.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"brushwork: error: {tmp_path / 'x.png'}: "), err
 
 
 def test_python_dash_m_and_version():

@@ -146,3 +146,63 @@ def test_resume_in_a_later_scale_continues_with_the_right_steps(tubingen, starry
     assert [e.step for e in rest] == [9, 10, 11, 12]
     assert {e.scale for e in rest} == {1} and rest[-1].image.shape[-1] == 64
     assert rest[-1].losses["total"] <= event.losses["total"]
+
+
+def test_after_ctrl_c_inside_a_step_the_same_painting_goes_on(tubingen, starry, monkeypatch):
+    calls = []
+    real = engine.Objective.backward
+
+    def backward(self, x):
+        calls.append(1)
+        if len(calls) == 4:  # Ctrl-C arrives inside step 4
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(engine.Objective, "backward", backward)
+    painting = stylize_iter(tubingen, [starry], Config(size=32, iterations=8, device="cpu"))
+    first = []
+    with pytest.raises(KeyboardInterrupt):
+        for event in painting:
+            first.append(event.step)
+    rest = [event for event in painting]  # iterating again continues where it stood, not "finished"
+    assert first == [1, 2, 3] and [e.step for e in rest] == [4, 5, 6, 7, 8]
+    assert rest[-1].done and rest[-1].image.shape == (1, 3, 24, 32)
+
+
+def test_stylize_leaves_torchs_random_numbers_alone_and_takes_one_style(tubingen, starry):
+    from brushwork import stylize
+
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    result = stylize(tubingen, str(starry), Config(size=32, iterations=1, device="cpu", init="noise", seed=7))
+    assert torch.equal(torch.rand(3), expected)  # the caller's generator is where it was
+    assert result.image.shape == (1, 3, 24, 32)
+    events = list(stylize_iter(tubingen, str(starry), Config(size=32, iterations=1, device="cpu")))  # a str, not a list
+    assert len(events) == 1
+
+
+def test_a_finished_resumed_run_removes_its_checkpoint(tubingen, starry, tmp_path, capsys):
+    cfg = Config(size=32, iterations=6, device="cpu")
+    painting = stylize_iter(tubingen, [starry], cfg)
+    for event in painting:
+        if event.step == 2:
+            break
+    ckpt = checkpoint.save(painting.checkpoint(), tmp_path / "o.png.ckpt")
+    out = tmp_path / "o.png"
+    assert main(["paint", str(tubingen), str(starry), "-o", str(out), *SMALL, "--iterations", "6", "-q",
+                 "--resume", str(ckpt)]) == 0
+    assert images.read_params(out)["step"] == 6 and sorted(os.listdir(tmp_path)) == ["o.png"]
+
+
+def test_a_damaged_checkpoint_is_refused_in_one_line(tubingen, starry, tmp_path, capsys):
+    painting = stylize_iter(tubingen, [starry], Config(size=32, iterations=1, device="cpu"))
+    list(painting)
+    state = painting.checkpoint()
+    for broken in ({**state, "inputs": {}}, {k: v for k, v in state.items() if k != "best"}, {**state, "step": "3"},
+                   {**state, "config": "[1, 2]"}):
+        path = checkpoint.save(broken, tmp_path / "c.ckpt")
+        assert main(["paint", str(tubingen), str(starry), "-o", str(tmp_path / "o.png"), *SMALL, "--iterations", "1",
+                     "--resume", str(path)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "c.ckpt" in err[0] and ("damaged" in err[0] or "options" in err[0]), err

@@ -5,7 +5,8 @@ import pytest
 import torch
 from PIL import Image
 
-from brushwork import images
+from brushwork import batch, checkpoint, images
+from brushwork.cli import main
 
 
 def test_load_path_pil_and_tensor_agree(tmp_path):
@@ -98,3 +99,37 @@ def test_read_params_errors(tmp_path):
         images.read_params(plain)
     with pytest.raises(images.ImageError, match="no such file"):
         images.read_params(tmp_path / "none.png")
+
+
+def test_modes_follow_the_umask_and_the_replaced_file(tmp_path, tubingen, starry):
+    old = os.umask(0o002)
+    try:
+        out = tmp_path / "out.png"
+        assert main(["paint", str(tubingen), str(starry), "-o", str(out), "--size", "32", "--iterations", "1", "--device", "cpu", "-q"]) == 0
+        assert out.stat().st_mode & 0o777 == 0o664
+        out.chmod(0o640)
+        images.save(torch.rand(1, 3, 4, 4), out)
+        assert out.stat().st_mode & 0o777 == 0o640
+        os.umask(0o077)
+        ckpt = checkpoint.save({"x": 1}, tmp_path / "c.ckpt")
+        assert ckpt.stat().st_mode & 0o777 == 0o600
+    finally:
+        os.umask(old)
+    real = tmp_path / "real.png"
+    real.write_bytes(b"old")
+    link = tmp_path / "link.png"
+    link.symlink_to(real)
+    images.save(torch.rand(1, 3, 4, 4), link)
+    assert link.is_symlink() and images.load(real).shape == (1, 3, 4, 4)
+    assert sorted(os.listdir(tmp_path)) == ["c.ckpt", "link.png", "out.png", "real.png"]
+
+
+def test_names_near_the_file_systems_limit(tmp_path, capsys):
+    long = tmp_path / ("b" * 250 + ".png")  # 254 bytes: fits, though its temporary file's name would not
+    images.save(torch.rand(1, 3, 4, 4), long)
+    assert os.listdir(tmp_path) == [long.name]
+    with pytest.raises(images.ImageError, match="File name too long"):
+        images.check_writable(tmp_path / ("a" * 252 + ".png"))
+    assert len(batch.output_name(long, "tag").encode()) < 200
+    assert main(["info", str(tmp_path)]) == 2
+    assert capsys.readouterr().err == f"brushwork: error: {tmp_path}: is a folder, not a picture\n"

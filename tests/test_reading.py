@@ -180,6 +180,7 @@ def test_bad_file_exits_2_with_one_line_naming_it(tmp_path, capsys, name, starry
     assert code == 2, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert str(path) in err and why in err
+    assert "<_io." not in err  # the file's name once, not a Python object's
     assert not out.exists()
 
 

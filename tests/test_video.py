@@ -1,6 +1,7 @@
 """Video: the temporal cost by hand, flow warping and occlusion weights, shot chunks, and a
 generated clip painted to a playable file whose frames flicker less with temporal consistency."""
 
+import os
 import subprocess
 import sys
 from fractions import Fraction
@@ -9,6 +10,7 @@ import av
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 import clips
 from brushwork import Config, costs, temporal, video
@@ -81,18 +83,74 @@ def test_video_command_on_dask_keeps_frames_rate_and_audio(tmp_path, starry, cap
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
 
 
-def test_video_command_refuses_bad_input(tmp_path, starry, capsys):
+def test_video_command_refuses_bad_input(tmp_path, starry, tubingen, capsys):
     (tmp_path / "text.mp4").write_text("not a video")
-    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video")]:
+    (tmp_path / "photo.mp4").write_bytes(open(tubingen, "rb").read())  # a JPEG under a video's name
+    Image.open(tubingen).save(tmp_path / "photo.mov", format="PNG")
+    (tmp_path / "folder.mp4").mkdir()
+    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video"),
+                       (tmp_path / "photo.mp4", "photo.mp4: is a still picture (jpeg), not a video"),
+                       (tmp_path / "photo.mov", "photo.mov: is a still picture (png), not a video"),
+                       (tmp_path / "folder.mp4", "is a folder, not a video")]:
         assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4")]) == 2
-        err = capsys.readouterr().err
-        assert words in err and "Traceback" not in err
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and words in err[0], err
     src = clips.write(tmp_path / "in.mp4", n=2, size=32, audio=False)
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.gif"), "--size", "32",
                  "--iterations", "1", "--device", "cpu", "-q"]) == 2
     assert "write a video as .mp4" in capsys.readouterr().err
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4"), "--crf", "99"]) == 2
+    assert capsys.readouterr().err == "brushwork: error: --crf must be a whole number from 0 to 51, not 99\n"
+    assert main(["video", str(src), "--style", str(src), "-o", str(src)]) == 2  # never over the input
+    assert "exists" in capsys.readouterr().err
+    flac = clips.write(tmp_path / "flac.mkv", n=2, size=32, audio="flac")
+    assert main(["video", str(flac), "--style", str(starry), "-o", str(tmp_path / "o.mov")]) == 2
+    assert capsys.readouterr().err == (f"brushwork: error: {tmp_path / 'o.mov'}: a .mov file cannot hold the "
+                                       f"source's flac audio; write a .mkv (it holds any)\n")
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
+
+
+def test_a_phone_clip_is_read_upright_at_its_own_times(tmp_path, starry, capsys):
+    times = [0, 40, 80, 200, 240, 400]  # a variable frame rate: the camera slowed down, then caught up
+    src = clips.write_timed(tmp_path / "phone.mp4", times, rotation=-90)  # turned 90° clockwise for display
+    with video.Reader(src, 64) as reader:
+        frames = list(reader.frames())
+        assert reader.hw == (64, 48) and [t * reader.time_base * 1000 for t in reader.times] == times
+    red = frames[0][..., 0] > 128
+    assert frames[0].shape == (64, 48, 3) and red[:6, -6:].all() and red.sum() < 100  # the corner went top right
+    out = tmp_path / "out.mp4"
+    assert main(["video", str(src), "--style", str(starry), "-o", str(out), "--size", "64", "--iterations", "1",
+                 "--device", "cpu", "-q"]) == 0
+    with av.open(str(out)) as box:
+        decoded = list(box.decode(video=0))
+    assert [(f.width, f.height, f.rotation) for f in decoded] == [(48, 64, 0)] * 6  # upright, no rotation left to apply
+    assert [round(float(f.time) * 1000) for f in decoded] == times  # each frame at its own time
+    assert "6 frames, 48×64" in capsys.readouterr().err
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # the umask's mode, not the temporary file's 0600
+
+
+def test_frames_stream_through_with_bounded_look_ahead(monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    pulled = []
+
+    def source(n=40):
+        for t in range(n):
+            pulled.append(t)
+            yield np.full((8, 8, 3), t, np.uint8)  # tiny steps: no shot changes
+
+    monkeypatch.setattr(video, "_paint_frame", lambda frame, *a: torch.from_numpy(frame).permute(2, 0, 1)[None] / 255)
+    stream = video.paint_stream(source(), [], Config(), video.VideoOptions())
+    assert next(stream)[0, 0, 0] == 0 and len(pulled) == 1  # here: one frame in, one painted frame out
+    assert [f[0, 0, 0] for f in stream] == list(range(1, 40))
+    pulled.clear()
+    with ThreadPoolExecutor(2) as pool:
+        stream = video.paint_stream(source(), [], Config(), video.VideoOptions(chunk=4), pool)
+        first = next(stream)
+        assert first[0, 0, 0] == 0 and len(pulled) <= 4 * 2 + 1  # two chunks in flight, and the frame after
+        assert [f[0, 0, 0] for f in stream] == list(range(1, 40)) and len(pulled) == 40
 
 
 @pytest.mark.filterwarnings("error")
@@ -102,3 +160,20 @@ def test_read_only_frames_paint_without_warnings(starry):
         f.setflags(write=False)  # as np.asarray(PIL image) gives them
     out = video.paint_chunk(frames, [starry], Config(iterations=2, device="cpu"), video.VideoOptions())
     assert len(out) == 2 and out[1].shape == (24, 32, 3)
+
+
+def test_ctrl_c_in_a_video_leaves_no_file_and_says_so(tmp_path, starry, monkeypatch, capsys):
+    src = clips.write(tmp_path / "in.mp4", n=4, size=32, audio=False)
+    real = video.Writer.write
+
+    def write_then_stop(self, frame, pts):
+        real(self, frame, pts)
+        if self.frames == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(video.Writer, "write", write_then_stop)
+    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "out.mp4"), "--size", "32",
+                 "--iterations", "1", "--device", "cpu", "-q"]) == 130
+    assert capsys.readouterr().err == ("brushwork: interrupted after 2 frames; nothing written "
+                                       "(a video is written when complete)\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from . import cache, images
+from . import cache, writing
 from .config import Config, ConfigError
 from .inputs import Inputs
 from .weights import read_torch_file
@@ -34,11 +34,22 @@ def inputs_digest(inputs: Inputs) -> dict:
             "masks": {str(i): cache.digest(m) for i, m in sorted(inputs.masks.items())}}
 
 
-def save(state: dict, path: str | os.PathLike) -> Path:
-    """Write a checkpoint atomically (an existing one is replaced only by a complete one)."""
+# What a checkpoint holds, and the type of each (a file that lacks one is refused when loaded).
+FIELDS = {"config": str, "inputs": dict, "scale": int, "scale_step": int, "step": int, "elapsed": (int, float),
+          "best": torch.Tensor, "best_losses": dict, "failures": int, "lr_scale": (int, float)}
+
+
+def encode(state: dict) -> bytes:
+    """A ``Painting.checkpoint()`` as the bytes of a checkpoint file."""
     buf = io.BytesIO()
     torch.save({"format": FORMAT, **state}, buf)
-    return images.write_atomic(path, lambda f: f.write(buf.getvalue()))
+    return buf.getvalue()
+
+
+def save(state: dict, path: str | os.PathLike) -> Path:
+    """Write a checkpoint atomically (an existing one is replaced only by a complete one)."""
+    data = encode(state)
+    return writing.write_atomic(path, lambda f: f.write(data))
 
 
 def load(path: str | os.PathLike) -> dict:
@@ -46,6 +57,11 @@ def load(path: str | os.PathLike) -> dict:
     state = read_torch_file(path, CheckpointError, f"{path}: no such checkpoint", f"{path}: not a brushwork checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a brushwork checkpoint")
+    damaged = [k for k, t in FIELDS.items() if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
+    inputs = state.get("inputs", {})
+    if damaged or not isinstance(inputs, dict) or any(k not in inputs for k in ("content", "styles", "masks")) \
+            or state["best"].dim() != 4:
+        raise CheckpointError(f"{path}: a damaged brushwork checkpoint ({', '.join(damaged) or 'inputs, best'})")
     state["path"] = str(path)
     return state
 
@@ -53,7 +69,7 @@ def load(path: str | os.PathLike) -> dict:
 def check(state: dict, config: Config, inputs: Inputs) -> dict:
     """``state`` if it continues this very run; else a ``CheckpointError`` saying what differs."""
     name = state.get("path", "checkpoint")
-    saved = Config.from_json(state["config"])
+    saved = Config.from_json(state["config"], source=name)
     differ = [f.name for f in dataclasses.fields(Config)
               if f.name not in FREE_FIELDS and getattr(saved, f.name) != getattr(config, f.name)]
     if differ:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import signal
 import sys
@@ -12,7 +13,7 @@ import threading
 from pathlib import Path
 from typing import Sequence
 
-from . import __version__, checkpoint, cli_many, flags, images, studio
+from . import __version__, checkpoint, cli_many, flags, images, studio, writing
 from .config import Config, ConfigError
 from .data import STARRY_NIGHT, TUBINGEN
 from .devices import DeviceError
@@ -20,6 +21,7 @@ from .engine import DivergedError, OutOfMemory, Painting, run_params, stylize_it
 from .presets import load_preset, names as preset_names
 from .video import VideoError
 from .weights import WeightsError
+from .writing import CannotWrite, saying
 
 EXIT_USAGE = 2
 EXIT_FAILED = 1
@@ -30,6 +32,13 @@ _ERRORS = (ConfigError, images.ImageError, WeightsError, DeviceError, VideoError
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: keep the best picture and a checkpoint."""
+
+
+class Parser(argparse.ArgumentParser):
+    """Errors in one line, not the whole usage before it."""
+
+    def error(self, message: str):
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _on_sigterm(signum, frame):
@@ -51,7 +60,7 @@ def add_config_flags(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--preset", default=None, metavar="NAME|FILE.toml",
                        help=f"start from a preset ({', '.join(preset_names())}) or a TOML file; flags override it")
     flags.add_dataclass_flags(group, Config)
-    group.add_argument("--original-colors", dest="color", action="store_const", const="keep",
+    group.add_argument("--original-colors", action="store_true",
                        help="keep the content image's colours (alias of --color keep)")
 
 
@@ -60,11 +69,16 @@ def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Conf
     named by ``--preset``, else ``Config()``)."""
     if base is None and getattr(ns, "preset", None):
         base = load_preset(ns.preset)
-    return dataclasses.replace(base or Config(), **flags.changes(ns, Config))
+    given = flags.changes(ns, Config)
+    if getattr(ns, "original_colors", False):
+        if given.get("color", "keep") != "keep":
+            raise ConfigError(f"--original-colors means --color keep; it cannot go with --color {given['color']}")
+        given["color"] = "keep"
+    return dataclasses.replace(base or Config(), **given)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="brushwork", description="Neural style transfer (Gatys et al.).")
+    parser = Parser(prog="brushwork", description="Neural style transfer (Gatys et al.).")
     parser.add_argument("--version", action="version", version=f"brushwork {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -74,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     paint.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif, .bmp)")
     paint.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     paint.add_argument("--resume", metavar="CHECKPOINT", default=None,
-                       help="continue the run a checkpoint (written on Ctrl-C or SIGTERM: OUT.ckpt) holds")
+                       help="continue the run a checkpoint holds (written on Ctrl-C or SIGTERM: OUT.png.ckpt)")
     add_config_flags(paint)
 
     demo = sub.add_parser("demo", help="paint the bundled Tübingen photo as The Starry Night")
@@ -91,14 +105,6 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="print the parameters a brushwork PNG was made with")
     info.add_argument("image")
     return parser
-
-
-def _fresh_path(stem: str) -> Path:
-    """A path in the current folder that does not exist yet, so no user file is replaced."""
-    path, n = Path(f"{stem}.png"), 1
-    while path.exists():
-        path, n = Path(f"{stem}-{n}.png"), n + 1
-    return path
 
 
 def _params(config: Config, content, styles, event=None) -> dict:
@@ -119,6 +125,9 @@ def checkpoint_path(output: Path) -> Path:
 
 def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool, resume: str | None = None) -> int:
     images.check_writable(output)
+    refuse_overwriting(output, {"the content picture": [content], "a style image": styles,
+                                "a --style-mask": [m.split("=", 1)[1] for m in config.style_masks],
+                                "the --init picture": [config.init], "the --resume checkpoint": [resume]})
     state = checkpoint.load(resume) if resume else None
     painting: Painting = stylize_iter(content, styles, config, resume=state)  # checks every input first
     bar = None
@@ -137,42 +146,89 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
                 if event.recovered:
                     bar.write(f"step {event.step}: the loss was not finite; back to the best picture, optimizer restarted")
             if event.image is not None and not event.done:
-                images.save(event.image, _intermediate(output, event.step), _params(config, content, styles, event))
-    except (KeyboardInterrupt, DivergedError, OutOfMemory) as e:
+                _save_intermediate(event, output, _params(config, content, styles, event))
+    except (KeyboardInterrupt, DivergedError, OutOfMemory, CannotWrite) as e:
         if bar is not None:
             bar.close()
         return _keep_work(painting, e, output, _params(config, content, styles, event))
     if bar is not None:
         bar.close()
-    images.save(painting.current_image() if event is None else event.image, output,
-                _params(config, content, styles, event))
-    if not quiet and event is not None:
+    image = painting.current_image() if event is None else event.image
+    code = _write_result(image, output, _params(config, content, styles, event))
+    if code == 0 and resume:
+        Path(resume).unlink(missing_ok=True)  # its run is finished: nothing is left to continue
+    if code == 0 and not quiet and event is not None:
         losses = ", ".join(f"{k} {v:.4g}" for k, v in event.losses.items())
         print(f"wrote {output} ({event.step} steps, {event.elapsed:.1f} s; {losses})", file=sys.stderr)
-    return 0
+    return code
+
+
+def refuse_overwriting(output: Path, inputs: dict[str, Sequence]) -> None:
+    """A ``ConfigError`` if ``output`` is one of the ``inputs`` (what each is -> paths): a painting
+    never replaces the photo, a style or a mask it was made from."""
+    out = os.path.realpath(output)
+    for what, paths in inputs.items():
+        for p in paths:
+            if isinstance(p, (str, os.PathLike)) and os.path.realpath(p) == out:
+                raise ConfigError(f"-o {output} is {what}; give another output (inputs are never painted over)")
+
+
+def _save_intermediate(event, output: Path, params: dict) -> None:
+    path = _intermediate(output, event.step)
+    try:
+        images.save(event.image, path, params)
+    except OSError as e:
+        raise CannotWrite(path, e) from None
+
+
+def _write_result(image, output: Path, params: dict) -> int:
+    """Write the finished picture; where ``output`` cannot take it, to a rescue folder (exit 1)."""
+    where, said = _save_kept(image, output, params, "the picture")
+    if where == output:
+        return 0
+    print(f"brushwork: error: {said}{' instead' if where is not None else ''}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def _save_kept(image, output: Path, params: dict, what: str) -> tuple[Path | None, str]:
+    """Write ``image`` to ``output`` or, if it cannot be written there, to a rescue folder:
+    (where it went, None if nowhere; what to tell the user of it)."""
+    try:
+        where, error = images.save_or_rescue(image, output, params)
+    except OSError as e:
+        places = " or ".join(map(str, writing.rescue_folders()))
+        return None, f"cannot write {output} ({saying(e)}), nor in {places}; {what} is lost"
+    said = f"wrote {what} to {where}"
+    return where, said if error is None else f"cannot write {output} ({saying(error)}); {said}"
 
 
 def _keep_work(painting: Painting, e: BaseException, output: Path, params: dict) -> int:
-    """After an interruption or a failure: write the best picture and a checkpoint, say so."""
+    """After an interruption or a failure: write the best picture and a checkpoint, say so. Where
+    the output's folder cannot take them (full disk, read-only), they go to a rescue folder."""
     image, state = painting.current_image(), painting.checkpoint()
     what, code = _stopped(e)
     if image is None:
         print(f"brushwork: {what} before the first step; nothing written", file=sys.stderr)
         return code
-    images.save(image, output, params)
-    kept = f"wrote the best picture so far to {output}"
-    if state is not None:
-        ckpt = checkpoint.save(state, checkpoint_path(output))
-        kept += f" and a checkpoint to {ckpt} (continue with --resume {ckpt})"
+    where, kept = _save_kept(image, output, params, "the best picture so far")
+    if where is not None and state is not None:
+        try:
+            ckpt, _ = writing.write_or_rescue(checkpoint_path(where), checkpoint.encode(state))
+            kept += f" and a checkpoint to {ckpt} (continue with --resume {ckpt})"
+        except OSError as err:
+            kept += f"; no checkpoint could be written ({saying(err)})"
     print(f"brushwork: {what}; {kept}", file=sys.stderr)
     return code
 
 
 def reproduce_command(params: dict, output: str) -> str:
     """The ``brushwork paint`` command line that makes the picture ``params`` describe."""
-    config = Config.from_json(json.dumps(params["config"]))
+    config = Config.from_dict(params["config"])
     default = Config()
-    words = ["brushwork", "paint", params.get("content", "CONTENT"), *params.get("styles", ["STYLE"]), "-o", output]
+    content, styles = params.get("content"), params.get("styles")
+    if not isinstance(styles, list) or not styles or not all(isinstance(s, str) for s in styles):
+        styles = ["STYLE"]
+    words = ["brushwork", "paint", content if isinstance(content, str) else "CONTENT", *styles, "-o", output]
     for f in dataclasses.fields(Config):
         value = getattr(config, f.name)
         if value == getattr(default, f.name):
@@ -187,7 +243,10 @@ def reproduce_command(params: dict, output: str) -> str:
 
 def run_info(path: str) -> int:
     params = images.read_params(path)
-    params["command"] = reproduce_command(params, path)
+    try:
+        params["command"] = reproduce_command(params, path)
+    except ConfigError as e:
+        raise images.ImageError(f"{path}: its options are not ones this brushwork can use ({e})") from None
     print(json.dumps(params, indent=2, sort_keys=True))
     return 0
 
@@ -218,7 +277,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if ns.command in ("batch", "video"):
             return (cli_many.run_batch if ns.command == "batch" else cli_many.run_video)(ns, config)
         if ns.command == "demo":
-            output = Path(ns.output) if ns.output else _fresh_path("tubingen_starry_night")
+            output = Path(ns.output) if ns.output else writing.fresh(Path("tubingen_starry_night.png"))
             code = run_paint(TUBINGEN, [STARRY_NIGHT], output, config, ns.quiet, ns.resume)
             if code == 0:
                 print(output.resolve())
@@ -227,7 +286,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _ERRORS as e:
         print(f"brushwork: error: {e}", file=sys.stderr)
         return EXIT_USAGE
-    except OutOfMemory as e:  # before the first step (the network or the targets)
+    except (OutOfMemory, CannotWrite) as e:  # before the first step, or a video nothing could take
         print(f"brushwork: error: {e}", file=sys.stderr)
         return EXIT_FAILED
     except KeyboardInterrupt as e:  # while reading the inputs: nothing to keep yet

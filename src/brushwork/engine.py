@@ -55,7 +55,7 @@ class Painting:
                  temporal: "Temporal | None" = None):
         self.config, self._init_image, self._temporal = config, init, temporal
         self._image_every = config.save_every if image_every is None else image_every
-        self.inputs: Inputs = prepare(content, list(styles), config, masks)
+        self.inputs: Inputs = prepare(content, styles, config, masks)
         self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
         self._x: Tensor | None = None
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
@@ -69,7 +69,11 @@ class Painting:
         return self
 
     def __next__(self) -> Progress:
-        return next(self._gen)
+        try:
+            return next(self._gen)
+        except KeyboardInterrupt:  # a generator that raised is over: iterating again continues from here
+            self._resume, self._gen = self.checkpoint(), self._run()
+            raise
 
     def current_image(self) -> Tensor | None:
         """The best picture so far (CPU, clamped, colours applied), or None before step 1."""
@@ -102,7 +106,6 @@ class Painting:
     def _run(self) -> Iterator[Progress]:
         cfg, inp, resume = self.config, self.inputs, self._resume
         device = resolve(cfg.device)
-        torch.manual_seed(cfg.seed)
         start = time.perf_counter() - (resume["elapsed"] if resume else 0.0)
         work_content, work_styles = inp.working(cfg.color)
         net, net_key = _network(cfg, device)
@@ -228,7 +231,7 @@ class Painting:
             # White noise around mid-grey (Gatys et al. start from white noise).
             noise = torch.rand(content_img.shape, generator=gen)
             return (0.5 + 0.5 * (noise - 0.5)).to(device)
-        return images.resize(images.load(cfg.init), tuple(content_img.shape[-2:])).to(device)
+        return images.resize(self.inputs.init, tuple(content_img.shape[-2:])).to(device)
 
     def _optimizer(self, x: Tensor, steps: int):
         cfg = self.config

@@ -1,19 +1,16 @@
 """Resizing and writing images (reading: ``reading.py``). Tensors are ``(1, 3, H, W)`` float32 RGB
 in [0, 1]. TIFF outputs are 16 bits per channel; PNG outputs carry the run's parameters.
 
-Writes are atomic: a temporary file in the target's folder, then ``os.replace``, so an
-existing output is never left half written.
+Writes are atomic and keep the modes a user expects (``writing.py``); ``check_writable`` tries
+the output's folder before any work.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import os
-import tempfile
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -21,7 +18,9 @@ import torch.nn.functional as F
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
+from . import writing
 from .reading import MAX_PIXELS, READ_FORMATS, ImageError, ImageLike, load, load_bytes  # noqa: F401 (re-exported)
+from .writing import replacing, write_atomic  # noqa: F401 (re-exported)
 
 PARAMS_KEY = "brushwork"
 SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
@@ -55,25 +54,44 @@ def from_uint8(frame: np.ndarray) -> Tensor:
     return torch.tensor(frame).permute(2, 0, 1)[None].float() / 255
 
 
-def check_writable(path: str | os.PathLike) -> str:
-    """Raise unless ``path`` names an image brushwork can write; return its Pillow format."""
+def save_format(path: str | os.PathLike) -> str:
+    """The Pillow format ``path``'s suffix names, if brushwork writes it, and its folder exists."""
     path = Path(path)
     fmt = SAVE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ImageError(f"{path}: unknown image type {path.suffix!r}; use one of {', '.join(sorted(SAVE_FORMATS))}")
-    if not path.parent.is_dir():
-        raise ImageError(f"{path}: folder {path.parent} does not exist")
-    if path.is_dir():
-        raise ImageError(f"{path}: is a folder")
+    try:
+        if path.is_dir():
+            raise ImageError(f"{path}: is a folder")
+        if not writing.target(path).parent.is_dir():
+            raise ImageError(f"{path}: folder {path.parent} does not exist")
+    except OSError as e:  # a name too long, a loop of links
+        raise ImageError(f"{path}: {writing.saying(e)}") from None
+    return fmt
+
+
+def check_writable(path: str | os.PathLike) -> str:
+    """Raise unless brushwork can write the image ``path`` now (its type, its folder, a byte
+    written there: a read-only or full file system is found before any work); its Pillow format."""
+    fmt = save_format(path)
+    folder = writing.target(path).parent
+    why = writing.unwritable(folder, writing.target(path).name)
+    if why is not None:
+        raise ImageError(f"{path}: cannot write in {folder} ({why})")
     return fmt
 
 
 def save(image: Tensor | Image.Image, path: str | os.PathLike, params: dict | None = None) -> Path:
     """Write atomically; PNG files carry ``params`` as JSON in a text chunk. Returns the path."""
-    path = Path(path)
-    fmt = check_writable(path)
-    data = encode(image, fmt, params)
+    data = encode(image, save_format(path), params)
     return write_atomic(path, lambda f: f.write(data))
+
+
+def save_or_rescue(image: Tensor, path: str | os.PathLike, params: dict | None = None) -> tuple[Path, OSError | None]:
+    """``save``, but when ``path`` cannot be written (full disk, read-only) the picture goes to a
+    rescue folder (``writing.write_or_rescue``): (where it went, the error or None). For the CLI:
+    the library writes only where it is asked to."""
+    return writing.write_or_rescue(path, encode(image, save_format(path), params))
 
 
 def encode(image: Tensor | Image.Image, fmt: str = "PNG", params: dict | None = None) -> bytes:
@@ -101,43 +119,23 @@ def encode(image: Tensor | Image.Image, fmt: str = "PNG", params: dict | None = 
     return buf.getvalue()
 
 
-def write_atomic(path: str | os.PathLike, write) -> Path:
-    """Call ``write(file)`` on a temporary file in ``path``'s folder, then rename it to ``path``:
-    an existing file is replaced only by a complete one."""
-    with replacing(path) as tmp:
-        with open(tmp, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-    return Path(path)
-
-
-@contextlib.contextmanager
-def replacing(path: str | os.PathLike) -> Iterator[str]:
-    """A temporary file's path beside ``path``: renamed to ``path`` when the block ends, removed
-    if it raises (also on Ctrl-C), so ``path`` is never left half written."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_params(path: str | os.PathLike) -> dict:
-    """The parameters a brushwork PNG carries."""
+    """The parameters a brushwork PNG carries: a JSON object with a ``config`` object in it."""
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(f"{path}: is a folder, not a picture" if path.is_dir() else f"{path}: no such file")
     try:
         with Image.open(path) as im:
             im.load()
             text = getattr(im, "text", {}).get(PARAMS_KEY)
-    except (UnidentifiedImageError, OSError, SyntaxError) as e:
-        raise ImageError(f"{path}: cannot be read as an image ({e})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise ImageError(f"{path}: cannot be read as an image ({type(e).__name__})") from None
     if text is None:
         raise ImageError(f"{path}: carries no brushwork parameters")
-    return json.loads(text)
+    try:
+        params = json.loads(text)
+    except ValueError:
+        params = None
+    if not isinstance(params, dict) or not isinstance(params.get("config"), dict):
+        raise ImageError(f"{path}: its brushwork parameters are damaged (not a JSON object with a config)")
+    return params

@@ -8,6 +8,7 @@ import os
 from dataclasses import dataclass
 from typing import Mapping, Sequence
 
+from PIL import Image
 from torch import Tensor
 
 from . import color, images
@@ -21,12 +22,14 @@ MASK_ASPECT_TOLERANCE = 0.02
 @dataclass(frozen=True)
 class Inputs:
     """Full-resolution CPU tensors ``(1, 3, H, W)`` in [0, 1]; masks ``(1, 1, H, W)`` at the
-    output's size, keyed by style index; ``blend`` normalized to sum 1."""
+    output's size, keyed by style index; ``blend`` normalized to sum 1; ``init`` the picture
+    ``--init`` names, if it names one."""
 
     content: Tensor
     styles: tuple[Tensor, ...]
     masks: Mapping[int, Tensor]
     blend: tuple[float, ...]
+    init: Tensor | None = None
 
     def working(self, mode: str) -> tuple[Tensor, list[Tensor]]:
         """The pictures the optimization sees for a colour mode (full resolution, CPU)."""
@@ -40,6 +43,7 @@ class Inputs:
 def prepare(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config,
             masks: Mapping[int, images.ImageLike] | None = None) -> Inputs:
     """Read and check everything a run needs; raise before any work if something is wrong."""
+    styles = style_list(styles)
     if not styles:
         raise ConfigError("at least one style image is needed")
     blend = config.blend(len(styles))
@@ -54,8 +58,25 @@ def prepare(content: images.ImageLike, styles: Sequence[images.ImageLike], confi
     for s in styles_full:
         style_hw(s, sizes[0], config)  # the smallest scale is where a style image is smallest
     out_hw = images.fit(sizes[-1], *content_full.shape[-2:])
-    masks_full = {i: load_mask(m, content_full.shape[-2:], out_hw) for i, m in mask_files.items()}
-    return Inputs(content_full, styles_full, masks_full, tuple(blend))
+    masks_full = {i: load_mask(m, content_full.shape[-2:], out_hw, f"--style-mask {i + 1}")
+                  for i, m in mask_files.items()}
+    init = None if config.init in ("noise", "content") else _load_named(config.init, "--init")
+    return Inputs(content_full, styles_full, masks_full, tuple(blend), init)
+
+
+def style_list(styles) -> list:
+    """The style images as a list: one image (a path, PIL image or tensor) is a list of one."""
+    if isinstance(styles, (str, os.PathLike, Image.Image, Tensor)):
+        return [styles]
+    return list(styles)
+
+
+def _load_named(image: images.ImageLike, option: str) -> Tensor:
+    """``images.load``, its error naming the option that gave the file."""
+    try:
+        return images.load(image)
+    except images.ImageError as e:
+        raise images.ImageError(f"{option}: {e}") from None
 
 
 def min_size(config: Config) -> int:
@@ -92,14 +113,17 @@ def resolve_masks(specs: Sequence[str], styles: Sequence, extra: Mapping | None 
         else:
             raise ConfigError(f"--style-mask {spec!r}: {key!r} is neither a style number (1–{len(styles)}) "
                               f"nor one of the style paths")
+        if index in out:
+            raise ConfigError(f"--style-mask {spec!r}: style {index + 1} has a mask already; give one mask per style")
         out[index] = mask
     return out
 
 
-def load_mask(mask: images.ImageLike, content_hw: Sequence[int], hw: tuple[int, int]) -> Tensor:
+def load_mask(mask: images.ImageLike, content_hw: Sequence[int], hw: tuple[int, int],
+              option: str = "mask") -> Tensor:
     """A mask image as ``(1, 1, H, W)`` in [0, 1] (white = 1), resized to ``hw``. Its shape must
     be the content's (any resolution): a mask drawn for another picture would put styles astray."""
-    m = images.load(mask)
+    m = _load_named(mask, option)
     mh, mw = m.shape[-2:]
     ch, cw = content_hw
     if abs((mw / mh) / (cw / ch) - 1) > MASK_ASPECT_TOLERANCE:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -96,7 +97,8 @@ def _read(f, name: str) -> Tensor:
 
 
 def _why(e: BaseException) -> str:
-    text = str(e).split("\n")[0][:120]
+    # Pillow's messages may show the file object (<_io.BufferedReader name='x.jpg'>): the name is said already.
+    text = re.sub(r"\s*<_io\.\w+ (name=[^>]*|object at 0x[0-9a-f]+)>", "", str(e).split("\n")[0])[:120]
     return f"{type(e).__name__}: {text}" if text else type(e).__name__
 
 

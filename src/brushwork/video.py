@@ -1,189 +1,162 @@
-"""Videos: decode with PyAV, paint the frames with temporal consistency (``temporal.py``, Ruder
-et al. 2016), re-encode as H.264 at the source's frame rate with its audio copied.
+"""Videos: frames painted with temporal consistency (``temporal.py``, Ruder et al. 2016), as a
+stream: frames come from ``videofile.Reader`` and go to ``videofile.Writer`` as they are painted,
+so memory does not grow with the clip's length.
 
-Frames are cut into chunks (at shot changes, and at ``chunk`` frames if given); the frames of a
+Frames are cut into chunks at shot changes (and every ``chunk`` frames if given); the frames of a
 chunk are painted in order, each starting from the previous painted frame warped by optical flow,
-and chunks may go to an executor's workers (a process pool or Dask), one chunk per task.
+and each chunk's first frame starts afresh. In this process frames are painted one by one as
+they arrive; on an executor's workers (a process pool or Dask) each chunk is one task, sent as
+soon as it is cut, with at most a few chunks in flight (bounded look-ahead), and painted chunks
+come back in order.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
+from collections import deque
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
-from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
-from . import images
-from .config import Config, ConfigError, _opt
+from . import executors, images
+from .config import Config
+from .options import check as check_fields
+from .options import option
 from .engine import stylize_iter
 from .temporal import FLOWS, between
+from .videofile import CONTAINERS, Reader, VideoError, Writer, check_output  # noqa: F401 (re-exported)
 
-CONTAINERS = {".mp4": "mp4", ".mov": "mov", ".mkv": "matroska"}
 SHOT_CHANGE = 40.0  # mean absolute grey-level change between frames that starts a new shot
-
-
-class VideoError(ValueError):
-    """A video that cannot be read or written."""
+WORKER_CHUNK = 120  # frames per task on workers when --chunk is 0: bounds what is held in memory
 
 
 @dataclass(frozen=True)
 class VideoOptions:
     # γ, weight of Ruder et al.'s short-term temporal cost; 0 paints every frame on its own.
-    temporal_weight: float = _opt(200.0, "weight γ of the temporal cost (0: frames painted independently)")
+    temporal_weight: float = option(200.0, "weight γ of the temporal cost (0: frames painted independently)",
+                                            ge=0)
     # Optical flow from OpenCV: DIS (fast, robust) or Farnebäck.
-    flow: str = _opt("dis", "optical flow method", choices=FLOWS)
+    flow: str = option("dis", "optical flow method", choices=FLOWS)
     # Frames after a chunk's first start from the warped previous frame, so need fewer steps.
-    frame_iterations: int | None = _opt(None, "steps for each frame after a chunk's first (default: --iterations)")
-    # Frames per task for workers (0: one task per shot); each chunk's first frame starts afresh.
-    chunk: int = _opt(0, "frames per chunk given to one worker (0: one chunk per shot)")
+    frame_iterations: int | None = option(None, "steps for each frame after a chunk's first "
+                                                  "(default: --iterations)", ge=1)
+    # Frames per chunk (0: one chunk per shot; on workers, at most WORKER_CHUNK frames each).
+    chunk: int = option(0, f"frames per chunk, each painted afresh from its first frame (0: one per "
+                                   f"shot; with workers at most {WORKER_CHUNK})", ge=0)
     # x264's constant rate factor: 0 lossless … 51 worst; 18 looks like the frames.
-    crf: int = _opt(18, "H.264 quality, 0 (best) to 51")
+    crf: int = option(18, "H.264 quality, 0 (best) to 51", ge=0, le=51)
+
+    def __post_init__(self):
+        check_fields(self)
 
 
 @dataclass(frozen=True)
 class Clip:
-    frames: list[np.ndarray]  # (H, W, 3) uint8, already at the painted size (even sides)
+    """Frames held in memory (``(H, W, 3)`` uint8 at the painted size): for tests and benchmarks;
+    files are streamed (``videofile.Reader``)."""
+
+    frames: list[np.ndarray]
     rate: Fraction
     source: str
 
 
-def read(path: str | os.PathLike, size: int) -> Clip:
-    """Every video frame of ``path`` resized to ``size`` px on its longest side (even sides)."""
-    import av
-
-    path = Path(path)
-    if not path.is_file():
-        raise VideoError(f"{path}: no such file")
-    try:
-        with av.open(str(path)) as box:
-            if not box.streams.video:
-                raise VideoError(f"{path}: has no video stream")
-            stream = box.streams.video[0]
-            rate = stream.average_rate or stream.guessed_rate or Fraction(25)
-            frames = [f.to_ndarray(format="rgb24") for f in box.decode(stream)]
-    except av.FFmpegError as e:
-        raise VideoError(f"{path}: cannot be read as a video ({e})") from None
-    if not frames:
-        raise VideoError(f"{path}: has no frames")
-    h, w = images.fit(size, *frames[0].shape[:2])
-    h, w = max(2, h - h % 2), max(2, w - w % 2)  # H.264 in yuv420p needs even sides
-    return Clip([_resize(f, h, w) for f in frames], Fraction(rate), str(path))
+def is_cut(a: np.ndarray, b: np.ndarray) -> bool:
+    """Whether frame ``b`` starts a new shot after frame ``a``."""
+    return float(np.abs(b.astype(np.int16) - a.astype(np.int16)).mean()) > SHOT_CHANGE
 
 
-def _resize(frame: np.ndarray, h: int, w: int) -> np.ndarray:
-    if frame.shape[:2] == (h, w):
-        return frame
-    return images.to_uint8(images.resize(images.from_uint8(frame), (h, w)))
+def chunked(frames: Iterable[np.ndarray], chunk: int = 0) -> Iterator[list[np.ndarray]]:
+    """The frames in runs painted in order: a new run at each shot change and, if ``chunk`` > 0,
+    every ``chunk`` frames. Holds one run at a time."""
+    run: list[np.ndarray] = []
+    for frame in frames:
+        if run and (is_cut(run[-1], frame) or (chunk and len(run) >= chunk)):
+            yield run
+            run = []
+        run.append(frame)
+    if run:
+        yield run
 
 
 def chunks(frames: Sequence[np.ndarray], chunk: int = 0) -> list[tuple[int, int]]:
-    """(start, end) of each run of frames painted in order: a new one at each shot change and,
-    if ``chunk`` > 0, every ``chunk`` frames."""
-    cuts = [0]
-    for t in range(1, len(frames)):
-        change = np.abs(frames[t].astype(np.int16) - frames[t - 1].astype(np.int16)).mean()
-        if change > SHOT_CHANGE or (chunk and t - cuts[-1] >= chunk):
-            cuts.append(t)
-    return list(zip(cuts, cuts[1:] + [len(frames)]))
+    """(start, end) of each run of ``chunked``."""
+    spans, start = [], 0
+    for run in chunked(frames, chunk):
+        spans.append((start, start + len(run)))
+        start += len(run)
+    return spans
+
+
+def paint_frames(frames: Iterable[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
+                 chunk: int = 0) -> Iterator[np.ndarray]:
+    """Paint ``frames`` one by one as they come. The first frame of each run (``chunked``) is
+    painted as a picture; each next one starts from the previous painted frame warped onto it and,
+    with ``temporal_weight`` > 0, keeps close to it where nothing was occluded."""
+    prev_frame = prev = None
+    n = 0
+    for frame in frames:
+        if prev_frame is not None and (is_cut(prev_frame, frame) or (chunk and n >= chunk)):
+            prev, n = None, 0
+        prev = _paint_frame(frame, prev_frame if prev is not None else None, prev, styles, config, options)
+        if prev is None:  # the pool was told to stop
+            return
+        prev_frame, n = frame, n + 1
+        yield images.to_uint8(prev)
+
+
+def _paint_frame(frame, prev_frame, prev, styles, config: Config, options: VideoOptions):
+    h, w = frame.shape[:2]
+    cfg = config.replace(size=max(h, w), start_size=max(h, w), scales=None)  # one scale: the init is already fine
+    init, temporal = None, None
+    if prev is not None and options.temporal_weight > 0:
+        init, temporal = between(prev_frame, frame, prev, options.temporal_weight, options.flow)
+        cfg = cfg.replace(iterations=options.frame_iterations or cfg.iterations)
+    painting = stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, init=init, temporal=temporal)
+    for _ in painting:
+        if executors.stopping():
+            return None
+    return painting.current_image()
 
 
 def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
                 on_frame: Callable[[int], None] | None = None, threads: int | None = None) -> list[np.ndarray]:
-    """Paint ``frames`` in order (a top-level function, so executors can send it to workers).
-    The first frame is painted as a picture; each next one starts from the previous painted frame
-    warped onto it and, with ``temporal_weight`` > 0, keeps close to it where nothing was occluded."""
+    """Paint one chunk's ``frames`` in order (a top-level function, so executors can send it to workers)."""
     if threads:
         torch.set_num_threads(threads)
-    h, w = frames[0].shape[:2]
-    cfg = config.replace(size=max(h, w), start_size=max(h, w), scales=None)  # one scale: the init is already fine
-    later = cfg.replace(iterations=options.frame_iterations or cfg.iterations) if options.temporal_weight > 0 else cfg
-    painted: list[np.ndarray] = []
-    prev = None
-    for t, frame in enumerate(frames):
-        content = images.from_uint8(frame)
-        init, temporal = None, None
-        if prev is not None and options.temporal_weight > 0:
-            init, temporal = between(frames[t - 1], frame, prev, options.temporal_weight, options.flow)
-        event = None
-        for event in stylize_iter(content, styles, later if prev is not None else cfg, image_every=0,
-                                  init=init, temporal=temporal):
-            pass
-        prev = event.image
-        painted.append(images.to_uint8(prev))
+    painted = []
+    for t, out in enumerate(paint_frames(frames, styles, config, options, chunk=len(frames))):
+        painted.append(out)
         if on_frame is not None:
             on_frame(t)
     return painted
 
 
+def paint_stream(frames: Iterable[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
+                 executor: Executor | None = None, threads: int | None = None) -> Iterator[np.ndarray]:
+    """Every frame painted, in order, as soon as it is ready: here one by one, or on ``executor``
+    one chunk per task with at most ``executors.capacity(executor) + 1`` chunks in flight."""
+    if executor is None:
+        yield from paint_frames(frames, styles, config, options, options.chunk)
+        return
+    ahead = executors.capacity(executor) + 1
+    pending: deque = deque()
+    for run in chunked(frames, options.chunk or WORKER_CHUNK):
+        pending.append(executor.submit(paint_chunk, run, list(styles), config, options, None, threads))
+        while len(pending) >= ahead:
+            yield from pending.popleft().result()
+    while pending:
+        yield from pending.popleft().result()
+
+
 def paint(clip: Clip, styles: Sequence, config: Config, options: VideoOptions, executor: Executor | None = None,
           on_frame: Callable[[int], None] | None = None, threads: int | None = None) -> list[np.ndarray]:
-    """Every frame of ``clip`` painted: chunk by chunk here, or one chunk per task on ``executor``
-    (``on_frame`` is then called per chunk's frames as each chunk ends)."""
-    spans = chunks(clip.frames, options.chunk)
-    if executor is None:
-        out: list[np.ndarray] = []
-        for a, b in spans:
-            out += paint_chunk(clip.frames[a:b], styles, config, options,
-                               None if on_frame is None else (lambda t, a=a: on_frame(a + t)))
-        return out
-    futures = [executor.submit(paint_chunk, clip.frames[a:b], list(styles), config, options, None, threads)
-               for a, b in spans]
+    """Every frame of ``clip`` painted (``paint_stream``), as a list; ``on_frame(t)`` after each."""
     out = []
-    for (a, b), future in zip(spans, futures):
-        out += future.result()
-        for t in range(a, b):
-            if on_frame is not None:
-                on_frame(t)
+    for t, frame in enumerate(paint_stream(clip.frames, styles, config, options, executor, threads)):
+        out.append(frame)
+        if on_frame is not None:
+            on_frame(t)
     return out
-
-
-def write(frames: Sequence[np.ndarray], output: str | os.PathLike, rate: Fraction, audio_from: str | None = None,
-          crf: int = 18) -> Path:
-    """Encode H.264 (yuv420p) at ``rate`` into ``output`` (.mp4, .mov, .mkv), copying the audio
-    of ``audio_from`` if it has any; written to a temporary file beside it, then renamed."""
-    import av
-
-    output = check_output(output)
-    fmt = CONTAINERS[output.suffix.lower()]
-    with contextlib.ExitStack() as stack:
-        src = stack.enter_context(av.open(audio_from)) if audio_from else None
-        audio = src.streams.audio[0] if src is not None and src.streams.audio else None
-        box = stack.enter_context(av.open(stack.enter_context(images.replacing(output)), "w", format=fmt))
-        vs = box.add_stream("libx264", rate=rate)
-        vs.height, vs.width = frames[0].shape[:2]
-        vs.pix_fmt, vs.options = "yuv420p", {"crf": str(crf)}
-        out_audio = box.add_stream_from_template(audio) if audio is not None else None  # before the header
-        for i, frame in enumerate(frames):
-            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
-            vf.pts, vf.time_base = i, Fraction(1) / rate
-            box.mux(vs.encode(vf))
-        box.mux(vs.encode(None))
-        if out_audio is not None:  # the source's packets as they are: no re-encoding
-            for packet in src.demux(audio):
-                if packet.dts is not None:
-                    packet.stream = out_audio
-                    box.mux(packet)
-    return output
-
-
-def check_output(output: str | os.PathLike) -> Path:
-    output = Path(output)
-    if output.suffix.lower() not in CONTAINERS:
-        raise VideoError(f"{output}: write a video as {', '.join(CONTAINERS)}")
-    if not output.parent.is_dir():
-        raise VideoError(f"{output.parent}: no such folder")
-    return output
-
-
-def check(options: VideoOptions) -> VideoOptions:
-    if options.temporal_weight < 0 or options.chunk < 0 or not 0 <= options.crf <= 51:
-        raise ConfigError("--temporal-weight and --chunk must be 0 or more, --crf 0 to 51")
-    if options.frame_iterations is not None and options.frame_iterations <= 0:
-        raise ConfigError("--frame-iterations must be a positive whole number")
-    return options

