@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import shlex
 import signal
 import sys
@@ -200,7 +201,14 @@ def run_serve(settings) -> int:
         return EXIT_USAGE
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"brushwork studio: http://{host}:{settings.port}/  (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    studio.serve(settings, sock)
+    try:
+        studio.serve(settings, sock)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, raised again once the studio has stopped
+        if studio.still_painting():
+            what, code = _stopped(e)
+            print(f"brushwork: {what}", file=sys.stderr, flush=True)
+            os._exit(code)  # the interpreter's cleanup would abort on the step still running
+        raise
     return 0
 
 
