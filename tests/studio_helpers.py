@@ -66,6 +66,14 @@ def wait(c, job_id, states=TERMINAL, step=0, timeout=120):
     raise AssertionError(f"job {job_id} still {snap['state']} at step {snap['step']}")
 
 
+def until(condition, timeout: float = 60.0) -> None:
+    """Wait for ``condition()`` (something another thread does), failing after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < end, "waited in vain"
+        time.sleep(0.01)
+
+
 def strict(text: str):
     """JSON as a browser's JSON.parse reads it: NaN and Infinity are errors."""
     def refuse(constant):
@@ -86,7 +94,7 @@ class Gate:
 
     def __init__(self):
         self._cond = threading.Condition()
-        self._allowed, self._open, self.passed = 0, False, 0
+        self._allowed, self._open, self.passed, self.waiting = 0, False, 0, 0
 
     def allow(self, n: int = 1) -> None:
         with self._cond:
@@ -109,7 +117,9 @@ class Gate:
     def through(self, stopped) -> bool:
         """Wait until one step may happen (True) or ``stopped()`` (False)."""
         with self._cond:
+            self.waiting += 1
             self._cond.wait_for(lambda: self._open or self._allowed > 0 or stopped())
+            self.waiting -= 1
             if stopped():
                 return False
             self._allowed -= not self._open

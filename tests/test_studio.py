@@ -13,7 +13,7 @@ from brushwork import images
 from brushwork.engine import Painting
 from brushwork.studio import Settings
 from studio_helpers import (SLOW, Gate, client, events, fake_paintings, paced_paintings, pair, png, studio,  # noqa: F401
-                            submit, upload, wait)
+                            submit, until, upload, wait)
 
 
 def test_upload_is_stored_under_a_random_id_with_a_thumbnail(studio, tubingen):
@@ -227,8 +227,7 @@ def test_many_jobs_at_once_all_end_defined_and_leave_no_files(tubingen, starry, 
         assert sorted(a.status_code for a in answers) == [201] * 4 + [429] * 2
         jobs = [a.json()["id"] for a in answers if a.status_code == 201]
         gate.allow(4)
-        while gate.passed < 4:
-            time.sleep(0.01)
+        until(lambda: gate.passed == 4)
         for job in jobs:
             c.delete(f"/api/jobs/{job}")
         ends = [wait(c, job) for job in jobs]

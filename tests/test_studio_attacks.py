@@ -21,7 +21,7 @@ import brushwork.engine as engine
 from brushwork.config import Config
 from brushwork.studio.schema import SERVER_ONLY
 from studio_helpers import (SLOW, Gate, client, events, fake_paintings, pair, small_pair, strict,  # noqa: F401
-                            studio, submit, wait)
+                            studio, submit, until, wait)
 
 NAN_BODIES = [("seed", "NaN"), ("seed", "Infinity"), ("seed", "-Infinity"), ("normalize_gradients", "NaN"),
               ("tile_size", "Infinity"), ("style_weight", "-Infinity"), ("content_weight", "1e400")]
@@ -136,8 +136,8 @@ def test_a_job_lists_at_most_max_styles_and_its_body_is_capped(studio):
 
 # 3. A full queue answers 429 before anything is decoded -----------------------------------------
 def test_a_full_queue_answers_before_reading_any_picture(monkeypatch):
-    made = []
-    fake_paintings(monkeypatch, Gate())  # jobs that run until cancelled
+    made, gate = [], Gate()
+    fake_paintings(monkeypatch, gate)  # jobs that run until cancelled
     import brushwork.studio.app as app
 
     painting = app.stylize_iter
@@ -145,8 +145,7 @@ def test_a_full_queue_answers_before_reading_any_picture(monkeypatch):
     with client(queue=1) as c:
         content, style = small_pair(c)
         assert submit(c, content, style).status_code == 201
-        while len(made) < 2:  # checked when it came, then made again when it started
-            time.sleep(0.01)
+        until(lambda: gate.waiting == 1)  # the worker is inside the first job's painting
         made.clear()
         r = submit(c, content, style)
         assert r.status_code == 429 and made == []

@@ -32,7 +32,7 @@ from .jobs import TERMINAL, Job, Spec, finite
 from .workers import JobQueue, QueueFull
 from .schema import MAX_SCALES, Checker
 from .settings import Settings
-from .uploads import CLIENT_COOKIE, Upload, UploadStore, client_of, new_id
+from .uploads import CLIENT_COOKIE, Upload, UploadStore, clean_name, client_of, new_id
 
 STATIC = Path(__file__).parent / "static"
 MAX_JOB_BYTES = 64 * 2**10  # a job's JSON; a real one is well under 2 KiB
@@ -41,7 +41,7 @@ DECODES = 2  # pictures decoded, or jobs' inputs read, at once (CPU work: the re
 JOB_TOO_BIG = functools.partial(too_big, "the job", cap=f"{MAX_JOB_BYTES // 2**10} KiB")
 ENCODES = 2  # preview JPEGs encoded at once, on the thread pool
 KEEPALIVE = 15.0  # seconds of quiet before an event stream sends a comment (proxies close idle ones)
-STOP_GRACE = 1.0  # seconds a running job has to end its step when the studio stops
+STOP_GRACE = 0.5  # seconds a running job has to end its step when the studio stops
 
 
 class StrictJSON(JSONResponse):
@@ -120,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with receiving:
             data = await _body(request, uploads.max_bytes, functools.partial(uploads.too_big, name))
             if not data:
-                raise Refused(422, f"{name}: the upload is empty")
+                raise Refused(422, f"{clean_name(name)}: the upload is empty")
             async with decoding:
                 found = await run_in_threadpool(uploads.add, data, name, client_of(request.cookies.get(CLIENT_COOKIE)))
         return found.info()

@@ -54,6 +54,11 @@ def new_id() -> str:
     return secrets.token_urlsafe(16)
 
 
+def clean_name(name: str) -> str:
+    """The client's file name without any folder, at most 100 characters (shown, never a path)."""
+    return (name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:100] or "upload"
+
+
 def client_of(cookie: str | None) -> str:
     """The client a request comes from: its cookie's token, or "" (one quota shared by requests
     without one, such as scripts)."""
@@ -71,7 +76,7 @@ class UploadStore:
         self._lock = threading.Lock()
 
     def add(self, data: bytes, name: str, client: str = "") -> Upload:
-        name = (name or "upload").replace("\\", "/").rsplit("/", 1)[-1][:100] or "upload"
+        name = clean_name(name)
         if len(data) > self.max_bytes:
             raise self.too_big(name, len(data))
         fmt, w, h = self._sniff(data, name)
@@ -91,7 +96,7 @@ class UploadStore:
         return upload
 
     def too_big(self, name: str, size: int | str | None = None) -> Refused:
-        return too_big(name, size, f"{self.max_bytes / 2**20:g} MiB")
+        return too_big(clean_name(name), size, f"{self.max_bytes / 2**20:g} MiB")
 
     def get(self, upload_id: str) -> Upload:
         with self._lock:
