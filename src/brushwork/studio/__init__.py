@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import socket
-import threading
 
 from .settings import Settings
 
-__all__ = ["Settings", "create_app", "listen", "serve", "server", "still_painting"]
+__all__ = ["Settings", "create_app", "listen", "serve", "server"]
 # Seconds uvicorn waits for open responses once the studio has ended its jobs and streams; only a
 # client that stopped reading its stream can take that long.
 SHUTDOWN_WAIT = 0.5
@@ -44,11 +43,3 @@ def serve(settings: Settings, sock: socket.socket) -> None:
     studio has stopped (within about two seconds)."""
     server(settings).run(sockets=[sock])
 
-
-def still_painting() -> bool:
-    """Whether a studio worker is still inside a step it could not wait for when it stopped (one
-    can take seconds at large sizes): the process must then end without the interpreter's cleanup,
-    which would abort on the network's threads."""
-    from .workers import WORKER
-
-    return any(t.name.startswith(WORKER) and t.is_alive() for t in threading.enumerate())

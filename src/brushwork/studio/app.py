@@ -36,9 +36,9 @@ from .uploads import CLIENT_COOKIE, Upload, UploadStore, clean_name, client_of, 
 
 STATIC = Path(__file__).parent / "static"
 MAX_JOB_BYTES = 64 * 2**10  # a job's JSON; a real one is well under 2 KiB
+JOB_TOO_BIG = functools.partial(too_big, "the job", cap=f"{MAX_JOB_BYTES // 2**10} KiB")
 UPLOADS_AT_ONCE = 4  # upload bodies held at once; more wait their turn, holding nothing
 DECODES = 2  # pictures decoded, or jobs' inputs read, at once (CPU work: the rest wait)
-JOB_TOO_BIG = functools.partial(too_big, "the job", cap=f"{MAX_JOB_BYTES // 2**10} KiB")
 ENCODES = 2  # preview JPEGs encoded at once, on the thread pool
 KEEPALIVE = 15.0  # seconds of quiet before an event stream sends a comment (proxies close idle ones)
 STOP_GRACE = 0.5  # seconds a running job has to end its step when the studio stops
