@@ -9,11 +9,11 @@ import tempfile
 import threading
 import time
 
-import uvicorn
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 
-from brushwork.studio import Settings, create_app, listen
+from brushwork import studio
+from brushwork.studio import Settings, listen
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -24,7 +24,7 @@ FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--dis
 def studio_server(**settings):
     """Yields the studio's base URL; the server (and its jobs) stop when the block ends."""
     s = Settings(port=_free_port(), **settings)
-    server = uvicorn.Server(uvicorn.Config(create_app(s), log_level="warning"))
+    server = studio.server(s)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [listen(s)]}, daemon=True)
     thread.start()
     while not server.started:

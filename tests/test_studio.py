@@ -2,60 +2,18 @@
 
 import io
 import json
-import os
 import tempfile
 import threading
 import time
 
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from brushwork import images
 from brushwork.engine import Painting
-from brushwork.studio import Settings, create_app
-from brushwork.studio.jobs import TERMINAL
-
-HOST = "http://127.0.0.1:8000"
-FAST = {"size": 32, "iterations": 3}
-SLOW = {"size": 32, "iterations": 1000}  # runs until cancelled
-
-
-def client(**settings) -> TestClient:
-    return TestClient(create_app(Settings(device="cpu", **settings)), base_url=HOST)
-
-
-def png(w=40, h=30, color=(200, 40, 40)) -> bytes:
-    return images.encode(Image.new("RGB", (w, h), color), "PNG")
-
-
-@pytest.fixture
-def studio():
-    with client() as c:
-        yield c
-
-
-def upload(c, data: bytes, name="x.png"):
-    return c.post(f"/api/uploads?name={name}", content=data)
-
-
-def pair(c, tubingen, starry):
-    return (upload(c, tubingen.read_bytes(), "t.jpg").json()["id"],
-            upload(c, starry.read_bytes(), "s.jpg").json()["id"])
-
-
-def submit(c, content, style, options=FAST, **extra):
-    return c.post("/api/jobs", json={"content": content, "styles": [style], "options": options, **extra})
-
-
-def wait(c, job_id, states=TERMINAL, timeout=120):
-    end = time.time() + timeout
-    while time.time() < end:
-        snap = c.get(f"/api/jobs/{job_id}").json()
-        if snap["state"] in states and (states != ("running",) or snap["step"] >= 1):
-            return snap
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {snap['state']}")
+from brushwork.studio import Settings
+from studio_helpers import (SLOW, Gate, client, events, fake_paintings, paced_paintings, pair, png, studio,  # noqa: F401
+                            submit, until, upload, wait)
 
 
 def test_upload_is_stored_under_a_random_id_with_a_thumbnail(studio, tubingen):
@@ -110,15 +68,12 @@ def test_a_job_paints_streams_progress_and_its_png_carries_parameters(studio, tu
     r = submit(studio, content, style, {"size": 48, "iterations": 6, "style_weight": 20}, preset="preview")
     assert r.status_code == 201 and r.json()["state"] in ("queued", "running")
     job = r.json()["id"]
-    steps, last = [], None
     with studio.stream("GET", f"/api/jobs/{job}/events") as s:
         assert s.headers["content-type"].startswith("text/event-stream")
-        for line in s.iter_lines():
-            if line.startswith("data: "):
-                last = json.loads(line[6:])
-                steps.append(last["step"])
+        snaps = list(events(s))
+    last = snaps[-1]
     assert last["state"] == "done" and last["step"] == 6 and last["eta"] == 0.0
-    assert steps == sorted(steps) and steps[-1] == 6 and len(set(steps) - {0, 6}) >= 2  # a snapshot per change seen
+    assert [x["step"] for x in snaps] == sorted(x["step"] for x in snaps)
     assert set(last["losses"]) >= {"content", "style", "total"}
     result = studio.get(last["result"])
     assert result.status_code == 200 and "attachment" in result.headers["content-disposition"]
@@ -133,6 +88,22 @@ def test_a_job_paints_streams_progress_and_its_png_carries_parameters(studio, tu
     assert gallery[0]["settings"]["content"] == content and gallery[0]["settings"]["preset"] == "preview"
 
 
+def test_the_event_stream_sends_every_step(studio, tubingen, starry, monkeypatch):
+    gate = Gate()
+    fake_paintings(monkeypatch, gate, steps=5)
+    content, style = pair(studio, tubingen, starry)
+    job = submit(studio, content, style).json()["id"]
+    seen = []
+    with studio.stream("GET", f"/api/jobs/{job}/events") as s:
+        for snap in events(s):  # the painting makes its next step only once this one was seen
+            seen.append((snap["state"], snap["step"]))
+            if snap["state"] == "running" and snap["step"] == gate.passed:
+                gate.allow(1)
+    steps = [step for state, step in seen if step]
+    assert steps == [1, 2, 3, 4, 5] and seen[-1] == ("done", 5)  # every step, once, in order
+    assert studio.get(f"/api/jobs/{job}").json()["version"] >= 7  # running, 5 steps, done
+
+
 def test_preview_is_made_only_when_asked(studio, tubingen, starry, monkeypatch):
     calls = []
     real = Painting.current_image
@@ -142,39 +113,53 @@ def test_preview_is_made_only_when_asked(studio, tubingen, starry, monkeypatch):
     wait(studio, job)
     assert len(calls) == 2  # the last step's event and the finished picture: no preview was asked for
     calls.clear()
+    gate = Gate()
+    paced_paintings(monkeypatch, gate)
     job = submit(studio, content, style, SLOW).json()["id"]
-    wait(studio, job, ("running",))
-    r = studio.get(f"/api/jobs/{job}/preview")
+    assert studio.get(f"/api/jobs/{job}/preview").status_code == 409  # no step yet: answered at once
+    gate.allow(1)
+    wait(studio, job, ("running",), step=1)
+    answer = []
+    asking = threading.Thread(target=lambda: answer.append(studio.get(f"/api/jobs/{job}/preview")))
+    asking.start()
+    while asking.is_alive():  # the copy is made after the next step: let steps through until it is
+        gate.allow(1)
+        asking.join(0.05)
+    r = answer[0]
     assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (32, 24)
-    assert int(r.headers["x-step"]) >= 1 and len(calls) == 1
+    assert int(r.headers["x-step"]) >= 2 and len(calls) == 1
     studio.delete(f"/api/jobs/{job}")
-    wait(studio, job)
+    assert wait(studio, job)["state"] == "cancelled"
 
 
-def test_cancel_keeps_the_best_picture_and_a_queued_job_ends_without_one(studio, tubingen, starry):
+def test_cancel_keeps_the_best_picture_and_a_queued_job_ends_without_one(studio, tubingen, starry, monkeypatch):
+    gate = Gate()
+    paced_paintings(monkeypatch, gate)
     content, style = pair(studio, tubingen, starry)
     running = submit(studio, content, style, SLOW).json()["id"]
     queued = submit(studio, content, style, SLOW).json()["id"]
-    wait(studio, running, ("running",))
+    gate.allow(3)
+    wait(studio, running, ("running",), step=3)
     r = studio.delete(f"/api/jobs/{queued}")
     assert r.status_code == 202 and r.json()["state"] == "cancelled" and r.json()["result"] is None
     assert studio.delete(f"/api/jobs/{running}").status_code == 202
     snap = wait(studio, running)
-    assert snap["state"] == "cancelled" and 1 <= snap["step"] < 1000
+    assert snap["state"] == "cancelled" and snap["step"] == 3
     im = Image.open(io.BytesIO(studio.get(snap["result"]).content))
     assert im.size == (32, 24) and json.loads(im.text["brushwork"])["studio"]["state"] == "cancelled"
     assert studio.get(f"/api/jobs/{queued}/result.png").status_code == 404
     assert studio.delete(f"/api/jobs/{running}").json()["state"] == "cancelled"  # again: no change
 
 
-def test_a_full_queue_answers_429(tubingen, starry):
+def test_a_full_queue_answers_429(tubingen, starry, monkeypatch):
+    fake_paintings(monkeypatch, Gate())  # every job runs until it is cancelled
     with client(queue=2) as c:
         content, style = pair(c, tubingen, starry)
-        first, second = (submit(c, content, style, SLOW).json()["id"] for _ in range(2))
-        r = submit(c, content, style, SLOW)
+        first, second = (submit(c, content, style).json()["id"] for _ in range(2))
+        r = submit(c, content, style)
         assert r.status_code == 429 and "busy" in r.json()["detail"]
         c.delete(f"/api/jobs/{second}")
-        assert submit(c, content, style, FAST).status_code == 201  # room again
+        assert submit(c, content, style).status_code == 201  # room again
         c.delete(f"/api/jobs/{first}")
 
 
@@ -187,13 +172,14 @@ def test_unknown_jobs_are_404(studio):
 
 @pytest.mark.parametrize("body, words", [
     ({"content": "nope", "styles": ["nope"]}, "unknown or expired"),
-    ({"styles": []}, "content upload id"),
-    ({"options": {"sise": 64}}, "did you mean size"),
-    ({"options": {"weights": "/etc/passwd"}}, "sets these options itself: weights"),
-    ({"options": {"init": "/etc/passwd"}}, "init must be"),
-    ({"options": {"size": 4096}}, "at most 1024 px"),
-    ({"options": {"size": -3}}, "positive whole number"),
-    ({"preset": "/etc/x.toml"}, "unknown preset"),
+    ({"styles": []}, "styles: list should have at least 1 item"),
+    ({"options": {"sise": 64}}, "options.sise: unknown option (did you mean size?)"),
+    ({"options": {"weights": "/etc/passwd"}}, "options.weights: the studio sets this option itself"),
+    ({"options": {"init": "/etc/passwd"}}, "options.init: input should be 'content' or 'noise'"),
+    ({"options": {"size": 4096}}, "options.size: input should be less than or equal to 1024"),
+    ({"options": {"size": -3}}, "options.size: input should be greater than or equal to 1"),
+    ({"preset": "/etc/x.toml"}, "preset: input should be 'hires', 'jcjohnson', 'paper' or 'preview'"),
+    ({"preset": "hires"}, "size 2048: the studio paints at most 1024 px"),
     ({"blend": [1, 2]}, "2 values for 1 style"),
     ({"options": {"size": 16}}, "at least"),
 ])
@@ -202,6 +188,7 @@ def test_bad_jobs_are_422_with_the_reason(studio, tubingen, starry, body, words)
     r = studio.post("/api/jobs", json={"content": content, "styles": [style], **body})
     assert r.status_code == 422 and words in r.json()["detail"], r.text
     assert studio.post("/api/jobs", content=b"{not json").status_code == 422
+    assert studio.get("/api/jobs").json() == []
 
 
 def test_foreign_hosts_and_origins_are_refused(studio, tubingen):
@@ -218,6 +205,8 @@ def test_hosts_follow_the_address_served():
     assert Settings().hosts() >= {"127.0.0.1:8000", "localhost:8000", "[::1]:8000"}
     assert "evil.example:8000" not in Settings().hosts()
     assert Settings(host="studio.lan", port=80).hosts() == {"studio.lan", "studio.lan:80"}
+    assert Settings(host="studio.lan", port=80).origins() == {"http://studio.lan", "http://studio.lan:80"}
+    assert Settings(host="studio.lan", port=8000).origins() == {"http://studio.lan:8000"}
     assert "box:9000" in Settings(host="0.0.0.0", port=9000, allow_hosts=("box",)).hosts()
 
 
@@ -225,28 +214,25 @@ def test_many_jobs_at_once_all_end_defined_and_leave_no_files(tubingen, starry, 
     spool = tmp_path / "tmp"
     spool.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    gate = Gate()
+    fake_paintings(monkeypatch, gate)  # every job runs until it is cancelled
     with client(workers=2, queue=4) as c:
         content, style = pair(c, tubingen, starry)
         answers = []
-
-        def post(options):
-            answers.append(submit(c, content, style, options))
-
-        short = {"size": 64, "iterations": 30}  # long enough to be still running when all six are posted
-        threads = [threading.Thread(target=post, args=(o,)) for o in [short, SLOW, short, SLOW, short, short]]
+        threads = [threading.Thread(target=lambda: answers.append(submit(c, content, style))) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        codes = sorted(a.status_code for a in answers)
-        assert codes == [201] * 4 + [429] * 2
+        assert sorted(a.status_code for a in answers) == [201] * 4 + [429] * 2
         jobs = [a.json()["id"] for a in answers if a.status_code == 201]
+        gate.allow(4)
+        until(lambda: gate.passed == 4)
         for job in jobs:
-            if c.get(f"/api/jobs/{job}").json()["iterations"] == 1000:
-                c.delete(f"/api/jobs/{job}")
+            c.delete(f"/api/jobs/{job}")
         ends = [wait(c, job) for job in jobs]
-        assert all(e["state"] in ("done", "cancelled") for e in ends)
-        assert all(e["result"] for e in ends if e["state"] == "done")
+        assert all(e["state"] == "cancelled" for e in ends) and sum(e["step"] for e in ends) == 4
+        assert all(bool(e["result"]) == (e["step"] > 0) for e in ends)  # one that had made steps keeps its picture
     assert list(spool.iterdir()) == []  # nothing spooled or left behind
     assert all(not t.name.startswith("brushwork-worker") for t in threading.enumerate())  # workers stopped
 
@@ -259,7 +245,7 @@ def test_page_and_its_files_are_served(studio):
         assert r.status_code == 200 and "http://" not in r.text and "https://" not in r.text
     presets = studio.get("/api/presets").json()
     assert "preview" in presets["presets"] and presets["defaults"]["size"] == 512
-    assert presets["limits"]["max_size"] == 1024
+    assert presets["limits"]["max_size"] == 1024 and presets["limits"]["max_styles"] == 4
 
 
 def test_serve_starts_the_studio_refuses_a_used_port_and_stops_on_sigint(tmp_path):

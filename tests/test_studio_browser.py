@@ -9,7 +9,9 @@ from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
+from brushwork.studio.jobs import Job
 from browser import chromium, studio_server
+from studio_helpers import Gate, paced_paintings
 
 PIXELS = """const img = document.getElementById('preview');
 if (!img.complete || !img.naturalWidth) return null;
@@ -27,9 +29,32 @@ def status(driver):
     return el.get_attribute("data-state"), el.text
 
 
-def test_studio_in_a_browser(tubingen, starry, tmp_path):
+def preview_now(driver):
+    """(step, pixels) of the picture the page shows, read when both agree, else None."""
+    step = driver.find_element(By.ID, "preview").get_attribute("data-step")
+    data = driver.execute_script(PIXELS)
+    same = step == driver.find_element(By.ID, "preview").get_attribute("data-step")
+    return (step, hashlib.sha256(data.encode()).hexdigest()) if step and data and same else None
+
+
+def one_step_per_preview(monkeypatch, gate):
+    """The test sets the pace: each picture the page asks for lets exactly one step through, after
+    which the picture is copied."""
+    real = Job.preview
+
+    async def preview(self, timeout=10.0):
+        gate.allow(1)
+        await real(self, timeout)
+
+    monkeypatch.setattr(Job, "preview", preview)
+
+
+def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
     downloads = tmp_path / "downloads"
     downloads.mkdir()
+    gate = Gate()
+    paced_paintings(monkeypatch, gate)
+    one_step_per_preview(monkeypatch, gate)
     with studio_server(device="cpu") as url, chromium(str(downloads)) as driver:
         wait = WebDriverWait(driver, 120, poll_frequency=0.05)
         driver.get(url)
@@ -48,15 +73,12 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path):
         assert driver.find_element(By.ID, "size-out").text == "64"
         driver.find_element(By.ID, "paint").click()
         seen = {}
-        end = time.time() + 120
-        while len(set(seen.values())) < 2 and time.time() < end:
-            step = driver.find_element(By.ID, "preview").get_attribute("data-step")
-            if step and step not in seen and status(driver)[0] == "running":
-                data = driver.execute_script(PIXELS)
-                if data:
-                    seen[step] = hashlib.sha256(data.encode()).hexdigest()
-            time.sleep(0.02)
-        assert len(set(seen.values())) >= 2, f"the preview did not change: {seen}"
+        gate.allow(1)
+        while len(set(seen.values())) < 2:  # each new picture shown: note it, let one more step through
+            step, digest = wait.until(lambda d: status(d)[0] == "running" and (p := preview_now(d)) and p[0] not in seen and p)
+            seen[step] = digest
+            gate.allow(1)
+        gate.open()
         wait.until(lambda d: status(d)[0] == "done")
         assert "done: 40 steps" in status(driver)[1]
         assert float(driver.find_element(By.ID, "bar").get_attribute("value")) == 40
@@ -75,9 +97,11 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path):
         assert params["content"] == "tubingen.jpg" and params["styles"] == ["starry_night.jpg"]
 
         # Second job: cancelled while it runs; its best picture so far is kept.
+        gate.close()
         set_slider(driver, "iterations", 1000)
         driver.find_element(By.ID, "paint").click()
-        wait.until(lambda d: status(d)[0] == "running" and (d.find_element(By.ID, "preview").get_attribute("data-step") or "0") != "40")
+        gate.allow(1)
+        wait.until(lambda d: status(d)[0] == "running" and d.find_element(By.ID, "bar").get_attribute("value") != "0")
         driver.find_element(By.ID, "cancel").click()
         wait.until(lambda d: status(d)[0] == "cancelled")
         assert "cancelled at step" in status(driver)[1]

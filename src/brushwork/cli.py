@@ -259,7 +259,14 @@ def run_serve(settings) -> int:
         return EXIT_USAGE
     host = f"[{settings.host}]" if ":" in settings.host else settings.host
     print(f"brushwork studio: http://{host}:{settings.port}/  (Ctrl-C stops it)", file=sys.stderr, flush=True)
-    studio.serve(settings, sock)
+    try:
+        studio.serve(settings, sock)
+    except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM, raised again once the studio has stopped
+        what, code = _stopped(e)
+        print(f"brushwork: {what}", file=sys.stderr, flush=True)
+        # Now, skipping the interpreter's cleanup: the studio has nothing left to save, torch's
+        # cleanup takes seconds, and it would abort on a step the studio could not wait for.
+        os._exit(code)
     return 0
 
 

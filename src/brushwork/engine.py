@@ -63,6 +63,7 @@ class Painting:
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
         self._failures, self._lr_scale, self._elapsed, self._total = 0, 1.0, 0.0, 0
         self._opt = None
+        self._stopping = False  # set by stop(), from another thread
         self._gen = self._run()
 
     def __iter__(self) -> "Painting":
@@ -81,6 +82,12 @@ class Painting:
         if x is None:
             return None
         return self._finish(x)
+
+    def stop(self) -> None:
+        """Ask the run, from another thread (the studio's cancel), to end before its next phase of
+        setup (the network, a scale's targets): one ``next()`` there can take long. Between steps a
+        caller simply stops iterating."""
+        self._stopping = True
 
     def checkpoint(self) -> dict | None:
         """What ``stylize_iter(..., resume=)`` (CLI: ``--resume``) continues from; None before step 1."""
@@ -122,8 +129,12 @@ class Painting:
             step = resume["step"] if resuming else step
             if resuming:
                 x = resume["best"].to(device)
+            if self._stopping:
+                return
             with _memory_guard(plan, device):
                 objective, c_img = self._objective(net, net_key, plan, work_content, work_styles, device)
+            if self._stopping:
+                return
             x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
             self._x = x = x.contiguous().requires_grad_(True)
             self._best, self._best_losses = x.detach().clone(), {}

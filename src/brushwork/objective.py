@@ -63,22 +63,29 @@ def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor])
     return out
 
 
+def _statistics(acts: dict[str, Tensor], style_loss: str) -> dict:
+    """A style picture's statistic at each layer: its Gram matrix, or its (mean, covariance)."""
+    if style_loss == "gram":
+        return {layer: costs.style_target(a, 1, 1) for layer, a in acts.items()}
+    return {layer: costs.mean_cov(a) for layer, a in acts.items()}
+
+
 class StyleTargets:
     """The style statistics of every region at one scale, computed once for the whole picture
     (also when it is painted in tiles). ``masks``: style index -> ``(1, 1, H, W)`` at image size."""
 
     def __init__(self, net: VGG19Features, config: Config, styles: Sequence[Tensor], blend: Sequence[float],
                  masks: dict[int, Tensor] | None = None):
-        with torch.no_grad():
-            acts = [net(s, config.style_layers) for s in styles]
+        with torch.no_grad():  # one style's activations at a time: at 1024 px they take ~0.5 GB
+            statistics = [_statistics(net(s, config.style_layers), config.style_loss) for s in styles]
         self.regions: list[_Region] = []
         for mask, members in regions_for(len(styles), blend, masks or {}):
             region = _Region(mask=mask)
             for layer in config.style_layers:
                 if config.style_loss == "gram":
-                    region.gram[layer] = sum(w * costs.style_target(acts[i][layer], 1, 1) for i, w in members)
+                    region.gram[layer] = sum(w * statistics[i][layer] for i, w in members)
                 else:
-                    stats = [costs.mean_cov(acts[i][layer]) for i, _ in members]
+                    stats = [statistics[i][layer] for i, _ in members]
                     mu = sum(w * st[0] for (_, w), st in zip(members, stats))
                     Sigma = sum(w * st[1] for (_, w), st in zip(members, stats))
                     region.w2[layer] = (mu, costs.sqrtm_psd(Sigma))

@@ -53,20 +53,23 @@ def load(image: ImageLike) -> Tensor:
         raise ImageError(f"{path}: cannot be read ({e.strerror or e})") from None
 
 
-def load_bytes(data: bytes, name: str = "upload") -> Tensor:
+def load_bytes(data: bytes, name: str = "upload", max_side: int | None = None) -> Tensor:
     """The same as ``load`` for image bytes held in memory (the web studio's uploads)."""
-    return read_file(io.BytesIO(data), name)
+    return read_file(io.BytesIO(data), name, max_side)
 
 
-def read_file(f, name: str) -> Tensor:
+def read_file(f, name: str, max_side: int | None = None) -> Tensor:
+    """``max_side``: the caller needs the picture only that large, so it is reduced while it is read
+    (JPEG decoded at 1/2 to 1/8 scale, others averaged in whole blocks of pixels) and never held as
+    floats at full size; the longest side then lies between ``max_side`` and twice that."""
     with warnings.catch_warnings():
         # Pillow warns about odd but readable files (bad TIFF tags, large pictures): the user
         # hears only our one line, when the file cannot be used.
         warnings.simplefilter("ignore")
-        return _read(f, name)
+        return _read(f, name, max_side)
 
 
-def _read(f, name: str) -> Tensor:
+def _read(f, name: str, max_side: int | None) -> Tensor:
     try:
         im = Image.open(f)
         with im:
@@ -78,11 +81,13 @@ def _read(f, name: str) -> Tensor:
                 raise ImageError(f"{name}: {w}×{h} px is more than brushwork reads ({MAX_PIXELS // 10**6} megapixels); "
                                  f"shrink it first (the output is at most --size px anyway)")
             im.seek(0)  # animated files: the first frame
-            im.load()
-            if _is_16bit_rgb_tiff(im):
+            if _is_16bit_rgb_tiff(im):  # before load(): Pillow would decode it once more, at 8 bits
                 f.seek(0)
-                return _from_array(_tiff16(f), name)
-            return from_pil(im, name)
+                return _from_array(_tiff16(f, max_side), name)
+            if max_side and im.format in ("JPEG", "MPO"):
+                im.draft(None, (max_side, max_side))
+            im.load()
+            return from_pil(_reduce(im, max_side) if max_side else im, name)
     except ImageError:
         raise
     except Image.DecompressionBombError:
@@ -140,13 +145,34 @@ def _is_16bit_rgb_tiff(im: Image.Image) -> bool:
     return isinstance(bits, tuple) and len(bits) >= 3 and all(b == 16 for b in bits[:3])
 
 
-def _tiff16(f) -> np.ndarray:
-    """A 16-bit RGB(A) TIFF at full precision (Pillow keeps only the high byte)."""
+def _reduce(im: Image.Image, max_side: int) -> Image.Image:
+    """``im`` averaged in k×k blocks, k the largest whole factor keeping ``max_side``; turned upright
+    first (the orientation tag does not survive) and put in a mode where averaging means something."""
+    k = max(im.size) // max_side
+    if k < 2:
+        return im
+    ImageOps.exif_transpose(im, in_place=True)  # a copy only where it turns
+    if im.mode in ("1", "P", "PA") or "transparency" in im.info:
+        im = im.convert("RGBA")  # palette indices cannot be averaged; transparency becomes alpha
+    elif im.mode.startswith("I;16"):
+        im = im.convert("I")
+    return im.reduce(k)
+
+
+def _tiff16(f, max_side: int | None = None) -> np.ndarray:
+    """A 16-bit RGB(A) TIFF at full precision (Pillow keeps only the high byte), averaged in k×k
+    blocks first when ``max_side`` allows (as ``_reduce``), so no full-size float copy is made."""
     import tifffile
 
     arr = tifffile.imread(f, key=0)
     if arr.ndim != 3 or arr.shape[-1] not in (3, 4):
         raise ValueError(f"unexpected TIFF layout {arr.shape}")
+    k = max(arr.shape[:2]) // max_side if max_side else 1
+    if k >= 2:  # rows a block at a time (casting the whole array would copy it), then columns
+        rows = np.stack([arr[i:i + k].mean(axis=0, dtype=np.float32) for i in range(0, arr.shape[0], k)])
+        starts = np.arange(0, arr.shape[1], k)
+        counts = np.diff(np.append(starts, arr.shape[1])).astype(np.float32)
+        arr = np.add.reduceat(rows, starts, axis=1) / counts[:, None]
     rgb = arr[..., :3].astype(np.float64) / 65535.0
     if arr.shape[-1] == 4:
         alpha = arr[..., 3:].astype(np.float64) / 65535.0

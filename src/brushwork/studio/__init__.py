@@ -6,7 +6,10 @@ import socket
 
 from .settings import Settings
 
-__all__ = ["Settings", "create_app", "listen", "serve"]
+__all__ = ["Settings", "create_app", "listen", "serve", "server"]
+# Seconds uvicorn waits for open responses once the studio has ended its jobs and streams; only a
+# client that stopped reading its stream can take that long.
+SHUTDOWN_WAIT = 0.5
 
 
 def create_app(settings: Settings | None = None):
@@ -21,10 +24,22 @@ def listen(settings: Settings) -> socket.socket:
     return socket.create_server((settings.host.strip("[]"), settings.port), family=family, reuse_port=False)
 
 
-def serve(settings: Settings, sock: socket.socket) -> None:
-    """Run the studio on ``sock`` until Ctrl-C or SIGTERM (uvicorn handles both; the app then
-    cancels its jobs)."""
+def server(settings: Settings):
+    """A uvicorn server for the studio that, when it stops (Ctrl-C, SIGTERM), first ends the jobs,
+    so each open event stream sends its last event and closes, then waits for open responses."""
     import uvicorn
 
-    config = uvicorn.Config(create_app(settings), log_level="warning", timeout_graceful_shutdown=5)
-    uvicorn.Server(config).run(sockets=[sock])
+    class Server(uvicorn.Server):
+        async def shutdown(self, sockets=None):
+            await app.state.stop()
+            await super().shutdown(sockets)
+
+    app = create_app(settings)
+    return Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_WAIT))
+
+
+def serve(settings: Settings, sock: socket.socket) -> None:
+    """Run the studio on ``sock`` until Ctrl-C or SIGTERM, which uvicorn raises again once the
+    studio has stopped (within about two seconds)."""
+    server(settings).run(sockets=[sock])
+

@@ -1,13 +1,21 @@
-"""The studio's jobs: a bounded queue, worker threads that paint them, cancelling, and what the
-page is shown (progress, an ETA, a preview made only when asked for, the finished PNG)."""
+"""The studio's jobs: one painting each, cancelling in every phase, and what the page is shown
+(progress, an ETA, a preview made only when asked for, the finished PNG); ``workers.py`` queues
+and runs them.
+
+A waiting job holds only its uploads' 8-bit pixels; it makes its ``Painting`` when it starts. The
+event streams and preview requests wait for a job's change on the event loop (``changed``), so
+they hold no thread and cost nothing while nothing happens."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import dataclasses
+import math
 import threading
 import time
-from collections import OrderedDict, deque
 from dataclasses import dataclass
+from typing import Callable
 
 from torch import Tensor
 
@@ -18,10 +26,6 @@ from ..events import Progress, run_params
 from .uploads import new_id
 
 TERMINAL = ("done", "cancelled", "failed")
-
-
-class QueueFull(Exception):
-    """The queue holds as many jobs as it may; the page is told to try later (429)."""
 
 
 @dataclass(frozen=True)
@@ -40,40 +44,60 @@ class Spec:
                 "options": dataclasses.asdict(self.config)}
 
 
-class Job:
-    """One painting. Its state changes only under ``_cond``; ``version`` counts the changes,
-    so the event stream sends a snapshot only when something happened."""
+def finite(value):
+    """``value`` with every float that is not finite replaced by None: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
-    def __init__(self, spec: Spec, painting: Painting):
+
+class Job:
+    """One painting. Its state changes only under ``_cond``; ``version`` counts the changes, and
+    each change wakes whatever waits in ``changed`` (event streams, previews)."""
+
+    def __init__(self, spec: Spec, make: Callable[[], Painting]):
         self.id, self.spec, self.created = new_id(), spec, time.time()
         self.state, self.error, self.version = "queued", None, 0
-        self._painting: Painting | None = painting
+        self._make: Callable[[], Painting] | None = make  # reads the inputs when the job starts
+        self._painting: Painting | None = None
         self._event: Progress | None = None
         self._eta: float | None = None
         self._scale_start = (0, 0, 0.0)  # (scale, step, elapsed) where the running scale began
-        self._image: Tensor | None = None  # the latest preview, or the final picture
+        self._image: Tensor | None = None  # the latest preview (None once the job has ended)
         self._image_step = 0
+        self._jpeg: tuple[Tensor | None, bytes] | None = None  # (picture, its JPEG)
         self._png: bytes | None = None
         self._cancel = threading.Event()
         self._want_preview = False
         self._cond = threading.Condition()
+        self._waiters: dict[asyncio.Future, asyncio.AbstractEventLoop] = {}
 
     # -- what the worker calls -------------------------------------------------------------
     def run(self) -> None:
         with self._cond:
             if self.state != "queued":
                 return
+            make, self._make = self._make, None
             self._set("running")
-        painting, state, error = self._painting, "done", None
+        painting, state, error = None, "done", None
         try:
-            for event in painting:
+            painting = make()
+            with self._cond:
+                self._painting = painting  # from now on cancel() reaches its setup too
+                cancelled = self._cancel.is_set()
+            for event in () if cancelled else painting:
                 self._progress(event, painting)
                 if self._cancel.is_set() and not event.done:
-                    state = "cancelled"
                     break
+            if self._cancel.is_set() and not (self._event and self._event.done):
+                state = "cancelled"
         except Exception as e:  # a failed job is shown, never takes the server down
             state, error = "failed", str(e) or type(e).__name__
-        self._finish(state, error, painting.current_image())
+        self._finish(state, error, painting.current_image() if painting is not None else None)
 
     def _progress(self, event: Progress, painting: Painting) -> None:
         with self._cond:
@@ -101,48 +125,95 @@ class Job:
         return max(0.0, left)
 
     def _finish(self, state: str, error: str | None, image: Tensor | None) -> None:
-        png = None
-        if image is not None:
-            ev = self._event
+        png = jpeg = None
+        ev = self._event
+        if image is not None and self.state not in TERMINAL:
             params = {"content": self.spec.names[0], "styles": list(self.spec.names[1:]),
                       **run_params(self.spec.config), "step": ev.step if ev else 0,
-                      "losses": dict(ev.losses) if ev else {}, "studio": {"state": state}}
-            png = images.encode(image, "PNG", params)
+                      "losses": finite(dict(ev.losses)) if ev else {}, "studio": {"state": state}}
+            png, jpeg = images.encode(image, "PNG", params), images.encode(image, "JPEG")
         with self._cond:
-            self._image, self._png, self.error = image, png, error
-            self._image_step = self._event.step if self._event else 0
             self._painting = None  # frees the inputs and the network's activations
+            if self.state in TERMINAL:  # abandoned while it painted: the server is stopping
+                return
+            self._png, self.error, self._image = png, error, None
+            self._jpeg = (None, jpeg) if jpeg else None
+            self._image_step = ev.step if ev else 0
+            self._event = dataclasses.replace(ev, image=None) if ev else None  # the picture is in the PNG
             self._eta = 0.0 if state == "done" else None
             self._set(state)
 
     # -- what the web handlers call ----------------------------------------------------------
     def cancel(self) -> None:
-        """A queued job ends at once with no picture; a running one after its current step,
-        keeping the best picture so far."""
+        """A queued job ends at once with no picture; a running one after its current step or
+        phase of setup, keeping the best picture so far."""
         with self._cond:
             if self.state == "queued":
-                self._painting = None
+                self._make = None
                 self._set("cancelled")
             elif self.state == "running":
                 self._cancel.set()
+                if self._painting is not None:
+                    self._painting.stop()
 
-    def preview(self, timeout: float = 10.0) -> tuple[Tensor | None, int]:
-        """The picture now: a running job copies it after its current step (waited for)."""
+    def abandon(self, reason: str) -> None:
+        """End the job now, whatever its worker is doing (the server is stopping)."""
+        self.cancel()
         with self._cond:
-            if self.state == "running":
-                self._want_preview = True
-                self._cond.wait_for(lambda: not self._want_preview or self.state != "running", timeout)
-            return self._image, self._image_step
+            if self.state not in TERMINAL:
+                self._make, self.error = None, reason
+                self._set("cancelled")
+
+    async def changed(self, version: int, timeout: float | None = None) -> bool:
+        """Until the job is no longer at ``version``; False if ``timeout`` passed first. Waits on
+        the event loop: no thread is held, however many wait."""
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
+        with self._cond:
+            if self.version != version:
+                return True
+            self._waiters[future] = loop
+        try:
+            await asyncio.wait_for(future, timeout)
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            with self._cond:
+                self._waiters.pop(future, None)
+
+    async def preview(self, timeout: float = 10.0) -> None:
+        """Ask a running job that has made a step for its picture after the next one, and wait
+        for it (on the event loop); ``jpeg()`` then has it. Before the first step there is none."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + timeout
+        with self._cond:
+            if self.state != "running" or self._event is None:
+                return
+            self._want_preview, version = True, self.version
+        while await self.changed(version, max(0.0, end - loop.time())):
+            with self._cond:
+                if not self._want_preview or self.state != "running":
+                    return
+                version = self.version
+
+    def jpeg(self) -> tuple[bytes | None, int]:
+        """(The latest picture as JPEG, its step); encoded once however many pages ask."""
+        with self._cond:
+            image, step, cached = self._image, self._image_step, self._jpeg
+        if cached is not None and cached[0] is image:
+            return cached[1], step
+        if image is None:
+            return None, step
+        data = images.encode(image, "JPEG")
+        with self._cond:
+            self._jpeg = (image, data)
+        return data, step
 
     @property
     def png(self) -> bytes | None:
         with self._cond:
             return self._png
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Until the job has ended; False if ``timeout`` passed first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self.state in TERMINAL, timeout)
 
     def snapshot(self) -> dict:
         with self._cond:
@@ -160,66 +231,16 @@ class Job:
     def _set(self, state: str) -> None:
         self.state = state
         self.version += 1
-        self._cond.notify_all()
+        loops: dict[asyncio.AbstractEventLoop, list[asyncio.Future]] = {}
+        for future, loop in self._waiters.items():
+            loops.setdefault(loop, []).append(future)
+        self._waiters.clear()
+        for loop, futures in loops.items():  # one wake-up of each loop, whatever the number of waiters
+            with contextlib.suppress(RuntimeError):  # a loop that has closed
+                loop.call_soon_threadsafe(_wake, futures)
 
 
-class JobQueue:
-    """Jobs in order of arrival, run by ``workers`` threads. At most ``limit`` jobs wait or
-    run at once; ended jobs stay listed (the gallery) up to ``keep`` of them."""
-
-    def __init__(self, workers: int = 1, limit: int = 8, keep: int = 50):
-        self.limit, self.keep = limit, keep
-        self._jobs: OrderedDict[str, Job] = OrderedDict()
-        self._waiting: deque[Job] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._threads = [threading.Thread(target=self._work, name=f"brushwork-worker-{i}", daemon=True)
-                         for i in range(workers)]
-        for t in self._threads:
-            t.start()
-
-    def submit(self, spec: Spec, painting: Painting) -> Job:
-        with self._cond:
-            active = sum(j.state not in TERMINAL for j in self._jobs.values())
-            if active >= self.limit:
-                raise QueueFull(f"the studio is busy: {active} jobs are waiting or running (at most {self.limit}); "
-                                f"try again when one has finished")
-            job = Job(spec, painting)
-            self._jobs[job.id] = job
-            self._waiting.append(job)
-            self._forget_old()
-            self._cond.notify()
-            return job
-
-    def get(self, job_id: str) -> Job:
-        with self._cond:
-            return self._jobs[job_id]
-
-    def jobs(self) -> list[Job]:
-        with self._cond:
-            return list(self._jobs.values())
-
-    def close(self, timeout: float = 30.0) -> None:
-        """Cancel every job and stop the workers (the server is stopping)."""
-        with self._cond:
-            self._closed = True
-            jobs = list(self._jobs.values())
-            self._cond.notify_all()
-        for job in jobs:
-            job.cancel()
-        for t in self._threads:
-            t.join(timeout)
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                self._cond.wait_for(lambda: self._waiting or self._closed)
-                if self._closed:
-                    return
-                job = self._waiting.popleft()
-            job.run()
-
-    def _forget_old(self) -> None:
-        ended = [j for j in self._jobs.values() if j.state in TERMINAL]
-        for job in ended[: max(0, len(ended) - self.keep)]:
-            del self._jobs[job.id]
+def _wake(futures: list[asyncio.Future]) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_result(None)

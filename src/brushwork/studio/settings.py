@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import math
 import socket
 from dataclasses import dataclass
 
@@ -27,6 +28,9 @@ class Settings:
     # Largest output size a job may ask for, and most steps per scale.
     max_size: int = _opt(1024, "largest --size a job may ask for")
     max_iterations: int = _opt(1000, "most --iterations a job may ask for")
+    # Style pictures in one job: each is a pass of the network at up to max_size px, one at a
+    # time, before the job's first step (about 1.2 GB and seconds at 1024 px).
+    max_styles: int = _opt(4, "most style pictures in one job")
     # Where jobs paint; every job uses it (the page cannot choose a device).
     device: str = _opt("auto", "device for every job: auto, cpu, cuda, cuda:N or mps")
     # More names the Host header may carry (a LAN name when listening on 0.0.0.0).
@@ -35,13 +39,14 @@ class Settings:
     def __post_init__(self):
         from ..config import ConfigError
 
-        for name in ("port", "workers", "queue", "max_size", "max_iterations"):
+        for name in ("port", "workers", "queue", "max_size", "max_iterations", "max_styles"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0 or (name == "port" and value > 65535):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a positive whole number, not {value!r}")
         for name in ("max_upload_mb", "max_megapixels"):
-            if not getattr(self, name) > 0:
-                raise ConfigError(f"--{name.replace('_', '-')} must be more than 0")
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ConfigError(f"--{name.replace('_', '-')} must be a number more than 0, not {value!r}")
 
     @property
     def max_bytes(self) -> int:
@@ -54,13 +59,22 @@ class Settings:
     def hosts(self) -> set[str]:
         """The Host header values the studio answers (``name`` and ``name:port``): others are
         refused, which stops DNS-rebinding pages from reaching a studio on loopback."""
+        names = self._names()
+        return names | {f"{n}:{self.port}" for n in names}
+
+    def origins(self) -> set[str]:
+        """The page's own origins, scheme, host and port exact (the port left out only where it is
+        http's 80, as browsers send it): a POST or DELETE from any other is refused."""
+        names = self._names()
+        return {f"http://{n}:{self.port}" for n in names} | ({f"http://{n}" for n in names} if self.port == 80 else set())
+
+    def _names(self) -> set[str]:
         names = {self.host, *self.allow_hosts}
         if _is_loopback(self.host):
             names |= set(LOOPBACK_NAMES)
         if self.host in ("0.0.0.0", "::", ""):
             names |= set(LOOPBACK_NAMES) | _own_names()
-        names = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
-        return names | {f"{n}:{self.port}" for n in names}
+        return {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
 
 
 def _is_loopback(host: str) -> bool:

@@ -47,16 +47,20 @@ function drawInputs() {
   }));
 }
 
+async function uploadAll(files, kind) {
+  // As many as a job may use: one photo, and paintings up to the studio's --max-styles.
+  const room = kind === "content" ? 1 : Math.max(0, state.info.limits.max_styles - state.styles.length);
+  for (const f of [...files].slice(0, room)) await upload(f, kind);
+  if (files.length > room) say(`A job takes at most ${state.info.limits.max_styles} paintings.`, true);
+}
+
 function dropZone(zone, input, kind) {
-  input.addEventListener("change", async () => {
-    for (const f of [...input.files].slice(0, kind === "content" ? 1 : 8)) await upload(f, kind);
-    input.value = "";
-  });
+  input.addEventListener("change", async () => { await uploadAll(input.files, kind); input.value = ""; });
   zone.addEventListener("dragover", (e) => { e.preventDefault(); zone.classList.add("over"); });
   zone.addEventListener("dragleave", () => zone.classList.remove("over"));
   zone.addEventListener("drop", async (e) => {
     e.preventDefault(); zone.classList.remove("over");
-    for (const f of [...e.dataTransfer.files].slice(0, kind === "content" ? 1 : 8)) await upload(f, kind);
+    await uploadAll(e.dataTransfer.files, kind);
   });
 }
 
@@ -117,16 +121,19 @@ function watch(job) {
 }
 
 function show(job) {
-  if (!state.job || job.id !== state.job.id) return;
+  // Answers may arrive out of order (a DELETE's after the stream's last event): keep the newest.
+  if (!state.job || job.id !== state.job.id || job.version < state.job.version) return;
   state.job = job;
   const bar = $("bar");
   bar.max = job.iterations; bar.value = job.step;
-  const losses = Object.entries(job.losses).map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
+  const losses = Object.entries(job.losses).filter(([, v]) => v !== null)  // null: not a finite number
+    .map(([k, v]) => `${k} ${v.toPrecision(3)}`).join(", ");
   const where = job.size ? ` · ${job.size} px` : "";
   const text = { queued: "waiting in the queue …",
                  running: `step ${job.step} / ${job.iterations}${where} · ${clock(job.elapsed)} · ETA ${clock(job.eta)}`,
                  done: `done: ${job.step} steps in ${clock(job.elapsed)}`,
-                 cancelled: `cancelled at step ${job.step}; the best picture so far is kept`,
+                 cancelled: job.error ? `stopped at step ${job.step}: ${job.error}`
+                                      : `cancelled at step ${job.step}; the best picture so far is kept`,
                  failed: `failed: ${job.error}` }[job.state];
   $("status").textContent = text + (losses && job.state !== "failed" ? ` — ${losses}` : "");
   $("status").dataset.state = job.state;
