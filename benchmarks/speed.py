@@ -56,8 +56,8 @@ def child_brushwork(size: int, steps: int, device: str, precision: str) -> dict:
 
     n = steps + 2
     cfg = Config(size=size, start_size=size, iterations=n, device=device, precision=precision)
-    # Above 512 px a scale takes fewer steps than ``iterations`` (Config.steps_at): ask for more.
-    cfg = cfg.replace(iterations=next(i for i in range(n, 100 * n) if cfg.replace(iterations=i).steps_at(size) >= n))
+    # Above 512 px a scale takes fewer steps than ``iterations`` (Config.steps): ask for more.
+    cfg = cfg.replace(iterations=next(i for i in range(n, 100 * n) if cfg.replace(iterations=i).steps()[-1] >= n))
     times = [ev.elapsed for ev in stylize_iter(CONTENT, [STYLE], cfg, image_every=0)]
     return {"step_s": (times[n - 1] - times[1]) / (n - 2)}
 

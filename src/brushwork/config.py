@@ -23,13 +23,20 @@ MAX_SIDE = 65536  # pixels a side: far beyond any memory, and what image sizes a
 class Config:
     # Longest side of the output in pixels; the content image is resized to it.
     size: int = _opt(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
-    # Optimizer steps at each scale up to 512 px (each one network evaluation, forward and
-    # backward); larger scales take fewer, in proportion to their extra pixels (see steps_at).
-    iterations: int = _opt(300, "optimization steps at each scale (fewer above 512 px: ×(512/size)²)", ge=1)
+    # Most optimizer steps at the last scale (each one network evaluation, forward and backward);
+    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()).
+    iterations: int = _opt(300, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
+    # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
+    coarse_iterations: int | None = _opt(None, "most steps at each scale before the last (default: --iterations)",
+                                         ge=1)
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
-    # the last 10 steps (engine.Convergence); ``iterations`` stays the cap. 0 runs every step.
+    # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
     tolerance: float = _opt(0.0, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)",
                             ge=0, le=1)
+    # Each larger scale starts from the last picture upsampled plus this much of the photo's detail
+    # that the smaller scale could not hold (schedule.upsample); 0: upsampling alone, as Gatys et al.
+    scale_detail: float = _opt(0.0, "how much of the photo's finer detail a larger scale starts with (0: none)",
+                               ge=0, le=4)
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
     scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)", ge=1)
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
@@ -119,10 +126,14 @@ class Config:
             if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
                 raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
 
-    def steps_at(self, size: int) -> int:
-        """Steps at one scale: ``iterations`` up to 512 px, then ∝ 1/pixels, since the scales
-        before did the coarse work and a step costs in proportion to the pixels."""
-        return max(1, round(self.iterations * min(1.0, (512 / size) ** 2)))
+    def steps(self) -> list[int]:
+        """Most steps at each size of ``schedule()``: ``coarse_iterations`` before the last scale,
+        ``iterations`` at it, each ×(512/size)² above 512 px, since the scales before did the coarse
+        work and a step costs in proportion to the pixels."""
+        sizes = self.schedule()
+        coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
+        caps = [coarse] * (len(sizes) - 1) + [self.iterations]
+        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes)]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""

@@ -30,6 +30,7 @@ from .events import Progress, Result, run_params  # noqa: F401 (re-exported)
 from .inputs import Inputs, prepare, style_at
 from .lbfgs import LBFGS
 from .objective import Objective, StyleTargets
+from .schedule import Convergence, upsample
 from .vgg import LAYERS, VGG19Features
 from .weights import load_weights
 
@@ -61,7 +62,8 @@ class Painting:
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
         self._best_losses: dict[str, float] = {}
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
-        self._failures, self._lr_scale, self._elapsed, self._total = 0, 1.0, 0.0, 0
+        self._failures, self._lr_scale, self._elapsed = 0, 1.0, 0.0
+        self._caps: tuple[int, ...] = ()  # steps per scale, as the last event said
         self._opt = None
         self._stopping = False  # set by stop(), from another thread
         self._gen = self._run()
@@ -95,7 +97,7 @@ class Painting:
             return None
         scale, in_scale, step = self._where
         state = {"config": self.config.to_json(), "inputs": checkpoint.inputs_digest(self.inputs),
-                 "scale": scale, "scale_step": in_scale, "step": step, "iterations": self._total,
+                 "scale": scale, "scale_step": in_scale, "step": step, "steps": list(self._caps),
                  "elapsed": self._elapsed,
                  "best": self._best.detach().float().cpu().clone(), "best_losses": dict(self._best_losses),
                  "failures": self._failures, "lr_scale": self._lr_scale}
@@ -116,10 +118,11 @@ class Painting:
         start = time.perf_counter() - (resume["elapsed"] if resume else 0.0)
         work_content, work_styles = inp.working(cfg.color)
         net, net_key = _network(cfg, device)
-        plans = [self._plan(size, device) for size in cfg.schedule()]
-        total, sizes = sum(p.steps for p in plans), tuple(p.size for p in plans)
-        if resume:  # earlier scales may have ended early: the checkpoint knows the counts
-            total = resume.get("iterations", total)
+        plans = [self._plan(size, steps, device) for size, steps in zip(cfg.schedule(), cfg.steps())]
+        sizes = tuple(p.size for p in plans)
+        # Steps per scale: the caps, and a scale that converged early at what it took (the
+        # checkpoint knows those of the scales before it).
+        caps = list(resume["steps"]) if resume and "steps" in resume else [p.steps for p in plans]
         step, x = 0, None
         for k, plan in enumerate(plans):
             if resume and k < resume["scale"]:
@@ -135,7 +138,7 @@ class Painting:
                 objective, c_img = self._objective(net, net_key, plan, work_content, work_styles, device)
             if self._stopping:
                 return
-            x = self._init(c_img, device) if x is None else images.resize(x.detach(), plan.hw)
+            x = self._init(c_img, device) if x is None else upsample(x.detach(), c_img, cfg.scale_detail)
             self._x = x = x.contiguous().requires_grad_(True)
             self._best, self._best_losses = x.detach().clone(), {}
             self._opt = self._optimizer(x, plan.steps)
@@ -151,12 +154,12 @@ class Painting:
                     losses = self._recover(x, step, plan.steps)
                 converged = done < plan.steps and stop.update(self._best_losses.get("total", math.inf))
                 if converged:  # the scale ends here: the steps it leaves out leave the total too
-                    total -= plan.steps - done
-                self._where, self._elapsed, self._total = (k, done, step), time.perf_counter() - start, total
-                want = step == total or (self._image_every > 0 and step % self._image_every == 0)
-                yield Progress(step=step, iterations=total, losses=losses, elapsed=self._elapsed,
+                    caps[k] = done
+                self._where, self._elapsed, self._caps = (k, done, step), time.perf_counter() - start, tuple(caps)
+                want = step == sum(caps) or (self._image_every > 0 and step % self._image_every == 0)
+                yield Progress(step=step, iterations=sum(caps), losses=losses, elapsed=self._elapsed,
                                image=self.current_image() if want else None, scale=k, sizes=sizes,
-                               recovered=not ok)
+                               recovered=not ok, steps=tuple(caps))
                 if converged:
                     break
 
@@ -178,14 +181,14 @@ class Painting:
             objective = self._temporal.at(objective, plan.hw, device)
         return objective, c_img
 
-    def _plan(self, size: int, device: torch.device) -> "_Plan":
+    def _plan(self, size: int, steps: int, device: torch.device) -> "_Plan":
         cfg = self.config
         hw = images.fit(size, *self.inputs.content.shape[-2:])
         side = tiles.tile_side(hw, cfg.tile_size, device)
         if side is not None and (cfg.style_loss != "gram" or cfg.normalize_gradients):
             raise ConfigError(f"a {hw[1]}×{hw[0]} px picture must be painted in tiles, which support only "
                               f"--style-loss gram without --normalize-gradients; lower --size")
-        return _Plan(size, hw, cfg.steps_at(size), side)
+        return _Plan(size, hw, steps, side)
 
     def _step(self, objective, x: Tensor) -> tuple[dict[str, float], bool]:
         """One optimizer step; (the losses at the picture it started from, whether all was finite)."""
@@ -251,26 +254,6 @@ class Painting:
         # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
         # (fewer when the scale has fewer steps: memory); no early stop, no line search.
         return LBFGS(x, lr=cfg.lr, history=min(100, steps))
-
-
-class Convergence:
-    """When a scale has converged: the best total loss fell by less than ``tolerance`` (a
-    fraction of it) over the last ``WINDOW`` steps. L-BFGS without a line search is not monotone,
-    so the best loss so far is what is compared; ``tolerance`` 0 never stops early."""
-
-    WINDOW = 10
-
-    def __init__(self, tolerance: float):
-        self.tolerance = tolerance
-        self._best: list[float] = []
-
-    def update(self, best: float) -> bool:
-        """Record the best loss after one more step; True when the scale has converged."""
-        self._best.append(best)
-        if self.tolerance <= 0 or len(self._best) <= self.WINDOW:
-            return False
-        before = self._best[-1 - self.WINDOW]
-        return math.isfinite(before) and before - best <= self.tolerance * abs(before)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,9 @@ class Progress:
     is the index of the running scale in ``sizes``. ``losses`` holds the weighted terms (content,
     style, tv) and their total; ``image`` is a CPU ``(1, 3, H, W)`` tensor on the steps that asked
     for it, else None. ``recovered``: the step's loss or gradient was not finite, so the run went
-    back to its best picture and restarted the optimizer (``losses`` are then the best ones)."""
+    back to its best picture and restarted the optimizer (``losses`` are then the best ones).
+    ``steps``: each scale's steps (a cap, until a scale converges early and ends: then what it
+    took, and ``iterations`` = their sum shrinks with it)."""
 
     step: int
     iterations: int
@@ -29,6 +31,7 @@ class Progress:
     scale: int = 0
     sizes: tuple[int, ...] = ()
     recovered: bool = False
+    steps: tuple[int, ...] = ()  # steps of each scale: its cap, or what it took when it converged early
 
     @property
     def done(self) -> bool:
@@ -37,6 +40,11 @@ class Progress:
     @property
     def size(self) -> int:
         return self.sizes[self.scale] if self.sizes else 0
+
+    @property
+    def scale_step(self) -> int:
+        """Steps done in the running scale."""
+        return self.step - sum(self.steps[: self.scale])
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ DECODES = 2  # pictures decoded, or jobs' inputs read, at once (CPU work: the re
 ENCODES = 2  # preview JPEGs encoded at once, on the thread pool
 KEEPALIVE = 15.0  # seconds of quiet before an event stream sends a comment (proxies close idle ones)
 STOP_GRACE = 0.5  # seconds a running job has to end its step when the studio stops
+STREAMS_WAIT = 1.0  # seconds the open event streams then have to send their last event and close
 
 
 class StrictJSON(JSONResponse):
@@ -61,12 +62,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     checker = Checker(settings)
     starting = threading.Lock()
     receiving, decoding, encoding = (asyncio.Semaphore(n) for n in (UPLOADS_AT_ONCE, DECODES, ENCODES))
+    streams = _Streams()
 
     async def stop():
         """The studio is stopping: every job ends (running ones within STOP_GRACE), and with it
         every event stream, after its last event."""
         if app.state.queue is not None:
             await run_in_threadpool(app.state.queue.close, STOP_GRACE)
+        # Not a guess at how long that takes: each stream says when it has sent its last event.
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(streams.idle(), STREAMS_WAIT)
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
@@ -168,7 +173,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":
             return Response(media_type="text/event-stream", headers=headers)
-        return StreamingResponse(_stream(j), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(streams.follow(j), media_type="text/event-stream", headers=headers)
 
     @get("/api/jobs/{job_id}/preview")
     async def preview(job_id: str):
@@ -192,15 +197,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-async def _stream(job: Job):
-    """Server-sent events: the job's snapshot now and after each change, until it has ended."""
-    while True:
-        snap = job.snapshot()
-        yield f"event: progress\ndata: {_json(snap)}\n\n"
-        if snap["state"] in TERMINAL:
-            return
-        while not await job.changed(snap["version"], KEEPALIVE):
-            yield ": still here\n\n"
+class _Streams:
+    """The open event streams, so that a stopping studio can wait until each has sent its last event."""
+
+    def __init__(self):
+        self.open = 0
+        self._none = asyncio.Event()
+        self._none.set()
+
+    async def idle(self) -> None:
+        await self._none.wait()
+
+    async def follow(self, job: Job):
+        """Server-sent events: the job's snapshot now and after each change, until it has ended."""
+        self.open += 1
+        self._none.clear()
+        try:
+            while True:
+                snap = job.snapshot()
+                yield f"event: progress\ndata: {_json(snap)}\n\n"
+                if snap["state"] in TERMINAL:
+                    return
+                while not await job.changed(snap["version"], KEEPALIVE):
+                    yield ": still here\n\n"
+        finally:
+            self.open -= 1
+            if not self.open:
+                self._none.set()
 
 
 async def _body(request: Request, limit: int, refuse) -> bytes:

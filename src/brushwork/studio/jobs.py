@@ -115,13 +115,11 @@ class Job:
         if event.step - step0 < 1 or not event.sizes:
             return None
         per_step = (event.elapsed - t0) / (event.step - step0)
-        cfg, left = self.spec.config, 0.0
-        for k, size in enumerate(event.sizes):
-            if k < scale:
-                continue
-            steps = cfg.steps_at(size)
-            done = event.step - step0 if k == scale else 0
-            left += (steps - done) * per_step * (size / event.sizes[scale]) ** 2
+        left = 0.0
+        plan = event.steps or (event.iterations,)  # an event that does not split its steps: one scale
+        for k in range(scale, min(len(plan), len(event.sizes))):  # each scale's steps left, at its cost per step
+            todo = plan[k] - (event.scale_step if k == scale else 0)
+            left += todo * per_step * (event.sizes[k] / event.sizes[scale]) ** 2
         return max(0.0, left)
 
     def _finish(self, state: str, error: str | None, image: Tensor | None) -> None:
@@ -220,7 +218,7 @@ class Job:
             ev = self._event
             return {"id": self.id, "state": self.state, "version": self.version, "error": self.error,
                     "step": ev.step if ev else 0,
-                    "iterations": ev.iterations if ev else sum(map(self.spec.config.steps_at, self.spec.config.schedule())),
+                    "iterations": ev.iterations if ev else sum(self.spec.config.steps()),
                     "scale": ev.scale if ev else 0, "size": ev.size if ev else None,
                     "sizes": list(ev.sizes) if ev else self.spec.config.schedule(),
                     "losses": dict(ev.losses) if ev else {}, "elapsed": round(ev.elapsed, 3) if ev else 0.0,

@@ -39,6 +39,7 @@ def bounds(settings: Settings) -> dict[str, dict]:
     """Constraints on the size-like options ('items': on each item of a list), from the settings."""
     return {"size": {"ge": 1, "le": settings.max_size},
             "iterations": {"ge": 1, "le": settings.max_iterations},
+            "coarse_iterations": {"ge": 1, "le": settings.max_iterations},
             "start_size": {"ge": 1},  # at or above size it only means one scale
             "scales": {"max_length": MAX_SCALES, "items": {"ge": 1, "le": settings.max_size}},
             "tile_size": {"ge": 0, "le": settings.max_size},
@@ -132,8 +133,10 @@ def _over_limits(config: Config, s: Settings) -> str | None:
     sizes = config.schedule()
     if config.size > s.max_size:
         return f"size {config.size}: the studio paints at most {s.max_size} px (its --max-size)"
-    if config.iterations > s.max_iterations:
-        return f"iterations {config.iterations}: the studio paints at most {s.max_iterations} steps per scale"
+    for name in ("iterations", "coarse_iterations"):
+        steps = getattr(config, name)
+        if steps is not None and steps > s.max_iterations:
+            return f"{name} {steps}: the studio paints at most {s.max_iterations} steps per scale"
     if len(sizes) > MAX_SCALES:
         return f"scales: {len(sizes)} sizes ({', '.join(map(str, sizes))}); the studio paints at most {MAX_SCALES}"
     if config.style_scale * config.size > s.max_size:
