@@ -31,9 +31,10 @@ from brushwork import Config, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
 
 # The default schedule before the convergence study (brushwork 0.1.0): coarse to fine from 256 px,
-# 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), 100 pairs of history, no early stop.
-OLD_DEFAULT = {"start_size": 256, "iterations": 300, "fine_iterations": 300, "tolerance": 0.0,
-               "lbfgs_history": 100, "learning_rate": 1.0}
+# 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), step size 1, no early stop, each
+# larger scale starting from the smaller one's picture resized (no detail added).
+OLD_DEFAULT = {"start_size": 256, "iterations": 300, "coarse_iterations": 300, "tolerance": 0.0,
+               "scale_detail": 0.0, "learning_rate": 1.0}
 WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
 
 
@@ -41,13 +42,13 @@ def child_main(argv: list[str]) -> int:
     which, size, photo, painting, device, save, new = argv[0], int(argv[1]), argv[2], argv[3], argv[4], argv[5], argv[6]
     changes = OLD_DEFAULT if which == "old" else parse_set(json.loads(new))
     config = Config(size=size, device=device).replace(**changes)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     result = stylize(photo, [painting], config)
     sync(device)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if save:
         result.save(save)
-    print(json.dumps({"seconds": seconds, "steps": result.steps, "schedule": config.schedule(),
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "steps": result.steps, "file": Path(save).name if save else "", "schedule": config.schedule(),
                       "content_dist": quality.content_dist(result.image, photo, device),
                       "style_dist": quality.style_dist(result.image, painting, device)}))
     return 0
@@ -68,33 +69,63 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     photos, paintings = test_images()
-    pairs = [(ph, pa) for ph in photos for pa in paintings][: args.pairs or None]
-    rows = ["| size | photo × painting | old s | new s | new/old time | old content | new content | ratio | "
-            "old style | new style | ratio | within 5 % |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    # Diagonal order: the first few pairs already use every photo and most paintings, so a short
+    # run (--pairs 3) is still varied.
+    order = sorted(((i, j) for i in range(len(photos)) for j in range(len(paintings))),
+                   key=lambda ij: ((ij[1] - ij[0]) % len(paintings), ij[0]))
+    pairs = [(photos[i], paintings[j]) for i, j in order][: args.pairs or None]
+    rows = ["| size | photo × painting | old s | new s | new/old time | new/old CPU time | old steps | new steps | "
+            "old content | new content | ratio | old style | new style | ratio | within 5 % |",
+            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     print(*rows, sep="\n", flush=True)
     worst = {"time": 0.0, "content": 0.0, "style": 0.0}
-    for size in (int(s) for s in args.sizes.split(",")):
-        for photo, painting in pairs:
-            got = {}
-            for which in ("old", "new"):
-                save = args.save / f"{photo.stem}_{painting.stem}_{size}_{which}.png" if args.save else ""
-                if args.save:
-                    args.save.mkdir(parents=True, exist_ok=True)
-                got[which] = run_child(__file__, [which, str(size), str(photo), str(painting), device, str(save),
-                                                  json.dumps(args.new)])
-            rows.append(_row(size, photo.stem, painting.stem, got["old"], got["new"], worst))
-            print(rows[-1], flush=True)
-    summary = (f"Worst over the pairs: time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
+    shown: list = []  # (title, {"old": …, "new": …}) of the pairs painted, for the contact sheet
+    runs = [(int(size), photo, painting) for size in args.sizes.split(",") for photo, painting in pairs]
+    for done, (size, photo, painting) in enumerate(runs, 1):
+        got = {}
+        for which in ("old", "new"):
+            save = args.save / f"{photo.stem}_{painting.stem}_{size}_{which}.png" if args.save else ""
+            if args.save:
+                args.save.mkdir(parents=True, exist_ok=True)
+            got[which] = run_child(__file__, [which, str(size), str(photo), str(painting), device, str(save),
+                                              json.dumps(args.new)])
+        rows.append(_row(size, photo.stem, painting.stem, got["old"], got["new"], worst))
+        print(rows[-1], flush=True)
+        if args.save:
+            shown.append((f"{photo.stem} × {painting.stem}, {size} px", got))
+            _sheet(shown, args.save, size)
+        _write(args, device, rows, worst, f"{done} of {len(runs)} runs")  # after each pair: a long run can be cut short
+    return 0
+
+
+def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> None:
+    summary = (f"Worst over the pairs ({progress}): time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
                f"style_dist ×{worst['style']:.3f} (new/old).")
     print(summary)
     new = Config().replace(**parse_set(args.new))
-    changed = {k: v for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
+    changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
     write_results(args.results, args.name, device, "Schedule benchmark: old default against new default", [
         f"Old: `{json.dumps(OLD_DEFAULT)}`; new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
-        f"(differs in `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
-        f"then new for each pair; scores off the clock.", "", *rows, "", summary])
-    return 0
+        f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
+        f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
+        "", *rows, "", summary])
+
+
+def _sheet(shown: list, folder: Path, size: int) -> None:
+    """``folder/sheet.jpg``: one row per pair, the old default's picture beside the new one's, each
+    captioned with its time (the README's side-by-side)."""
+    from PIL import Image, ImageDraw
+
+    pics = [[Image.open(folder / f"{got[w]['file']}") for w in ("old", "new")] for _, got in shown]
+    w, h, pad = max(p.width for r in pics for p in r), max(p.height for r in pics for p in r), 24
+    sheet = Image.new("RGB", (2 * w, len(pics) * (h + pad)), "white")
+    draw = ImageDraw.Draw(sheet)
+    for i, ((title, got), row) in enumerate(zip(shown, pics)):
+        for j, (which, pic) in enumerate(zip(("old", "new"), row)):
+            sheet.paste(pic, (j * w, i * (h + pad) + pad))
+            label = f"{title}: {'old default' if which == 'old' else 'new default'}, {got[which]['seconds']:.0f} s"
+            draw.text((j * w + 4, i * (h + pad) + 6), label, fill="black")
+    sheet.save(folder / "sheet.jpg", quality=88)
 
 
 def _row(size: int, photo: str, painting: str, old: dict, new: dict, worst: dict) -> str:
@@ -104,6 +135,7 @@ def _row(size: int, photo: str, painting: str, old: dict, new: dict, worst: dict
     worst.update(time=max(worst["time"], t), content=max(worst["content"], c), style=max(worst["style"], s))
     ok = "yes" if c <= WITHIN and s <= WITHIN else "no"
     return (f"| {size} | {photo} × {painting} | {old['seconds']:.0f} | {new['seconds']:.0f} | {t:.3f} | "
+            f"{new['cpu'] / old['cpu']:.3f} | {old['steps']} | {new['steps']} | "
             f"{old['content_dist']:.3f} | {new['content_dist']:.3f} | {c:.3f} | {old['style_dist']:.3f} | "
             f"{new['style_dist']:.3f} | {s:.3f} | {ok} |")
 

@@ -139,3 +139,16 @@ def test_info_on_a_crafted_png_says_so_in_one_line(text, tmp_path, capsys):
 def test_python_dash_m_and_version():
     r = subprocess.run([sys.executable, "-m", "brushwork", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("brushwork ")
+
+
+def test_the_progress_bar_ends_full_when_scales_converge_early(tubingen, starry, tmp_path, capsys):
+    # Tolerance 1: each scale ends once it has 10 steps to compare, 11 of its 40; the bar's total
+    # shrinks with it, so it ends at 22/22, not at 22/80.
+    out = tmp_path / "o.png"
+    assert main(["paint", str(tubingen), str(starry), "-o", str(out), "--size", "64", "--start-size", "32",
+                 "--iterations", "40", "--coarse-iterations", "40", "--tolerance", "1", "--device", "cpu"]) == 0
+    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "step/s" in line or "s/step" in line]
+    shown = " ".join(bars)
+    assert "/80 " in shown and "/51 " in shown  # the total shrinks when the first scale converges
+    assert "100%" in bars[-1] and "22/22 " in bars[-1]  # and the bar ends full
+    assert images.read_params(out)["step"] == 22

@@ -138,7 +138,7 @@ def test_bfloat16_reaches_nearly_the_float32_cost(tubingen, starry):
 
 
 def test_a_converged_scale_ends_early_and_the_total_follows(tubingen, starry):
-    cfg = Config(size=64, start_size=32, iterations=60, tolerance=0.2, device="cpu")
+    cfg = Config(size=64, start_size=32, iterations=60, coarse_iterations=60, tolerance=0.2, device="cpu")
     events = list(stylize_iter(tubingen, [starry], cfg))
     assert [e.step for e in events] == list(range(1, len(events) + 1))  # no step skipped or repeated
     first = [e for e in events if e.scale == 0]

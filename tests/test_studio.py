@@ -11,8 +11,9 @@ from PIL import Image
 
 from brushwork import images
 from brushwork.engine import Painting
+from brushwork.events import Progress
 from brushwork.studio import Settings
-from studio_helpers import (SLOW, Gate, client, events, fake_paintings, paced_paintings, pair, png, studio,  # noqa: F401
+from studio_helpers import (SLOW, FakePainting, Gate, client, events, fake_paintings, paced_paintings, pair, png, studio,  # noqa: F401
                             submit, until, upload, wait)
 
 
@@ -105,6 +106,43 @@ def test_the_event_stream_sends_every_step(studio, tubingen, starry, monkeypatch
     assert running in ([1, 2, 3, 4], [1, 2, 3, 4, 5]) and seen[-1] == ("done", 5)  # every step, once, in order
     assert [state for state, _ in seen].count("done") == 1
     assert studio.get(f"/api/jobs/{job}").json()["version"] >= 7  # running, 5 steps, done
+
+
+class ScriptedPainting(FakePainting):
+    """A FakePainting whose events are given: each one after the gate lets it through."""
+
+    def __init__(self, gate, script):
+        super().__init__(gate, steps=len(script))
+        self.script = script
+
+    def __next__(self) -> Progress:
+        super().__next__()
+        return self.script[self.step - 1]
+
+
+def test_eta_and_total_follow_a_scale_that_converged_early(studio, tubingen, starry, monkeypatch):
+    import brushwork.studio.app as app
+
+    gate, sizes = Gate(), (32, 64)
+    script = [Progress(step=1, iterations=30, losses={}, elapsed=1.0, sizes=sizes, steps=(10, 20)),
+              Progress(step=2, iterations=30, losses={}, elapsed=2.0, sizes=sizes, steps=(10, 20)),
+              # the first scale converged after 2 of its 10 steps: the total drops to 22
+              Progress(step=3, iterations=22, losses={}, elapsed=6.0, sizes=sizes, scale=1, steps=(2, 20)),
+              Progress(step=4, iterations=22, losses={}, elapsed=10.0, sizes=sizes, scale=1, steps=(2, 20))]
+    monkeypatch.setattr(app, "stylize_iter", lambda content, styles, config: ScriptedPainting(gate, script))
+    job = submit(studio, *pair(studio, tubingen, starry)).json()["id"]
+    seen = {}
+    with studio.stream("GET", f"/api/jobs/{job}/events") as s:
+        for snap in events(s):  # steps 1-3 are each seen while running: the next waits for that
+            if snap["state"] == "running":
+                seen[snap["step"]] = (snap["iterations"], snap["eta"])
+            if snap["state"] == "running" and snap["step"] == gate.passed:
+                gate.allow(1)
+        assert (snap["state"], snap["iterations"], snap["eta"]) == ("done", 22, 0.0)
+    # 1 s a step at 32 px: 9 more there and 20 at 64 px (4× the pixels); after the switch, 4 s a
+    # step at 64 px for the 19 steps left of the 22.
+    assert seen[1] == (30, 9 * 1.0 + 20 * 4.0) and seen[2] == (30, 8 * 1.0 + 20 * 4.0)
+    assert seen[3] == (22, 19 * 4.0)
 
 
 def test_preview_is_made_only_when_asked(studio, tubingen, starry, monkeypatch):
