@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import PRECISIONS, parse_device
+
 
 class DeviceError(RuntimeError):
     """A device that this machine does not have."""
@@ -11,13 +13,14 @@ class DeviceError(RuntimeError):
 
 def resolve(name: str) -> torch.device:
     """``auto`` -> cuda, then mps, then cpu; anything else is checked to exist."""
-    if name == "auto":
+    kind, index = parse_device(name)
+    if kind == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(name)
+    device = torch.device(kind, index)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} asked for, but this machine has no CUDA GPU; use --device cpu")
@@ -28,7 +31,6 @@ def resolve(name: str) -> torch.device:
     return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
