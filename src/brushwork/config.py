@@ -149,7 +149,7 @@ class Config:
         sizes = self.schedule()
         coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
         caps = [coarse] * (len(sizes) - 1) + [self.iterations]
-        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes)]
+        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes, strict=True)]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""
@@ -172,7 +172,7 @@ class Config:
     def lambdas(self) -> dict[str, float]:
         """Style layer -> λ_l, normalized to sum 1."""
         w = self.style_layer_weights or (1.0,) * len(self.style_layers)
-        return {layer: x / sum(w) for layer, x in zip(self.style_layers, w)}
+        return {layer: x / sum(w) for layer, x in zip(self.style_layers, w, strict=True)}
 
     def blend(self, n_styles: int) -> list[float]:
         """Blend weights for ``n_styles`` style images, normalized to sum 1."""
@@ -181,14 +181,14 @@ class Config:
             raise ConfigError(f"--style-blend-weights has {len(w)} values for {n_styles} style images")
         return [x / sum(w) for x in w]
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "options") -> "Config":
+    def from_json(cls, text: str, source: str = "options") -> Config:
         try:
             data = json.loads(text)
         except ValueError as e:
@@ -196,7 +196,7 @@ class Config:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def from_dict(cls, data: dict, base: "Config | None" = None, source: str = "options") -> "Config":
+    def from_dict(cls, data: dict, base: Config | None = None, source: str = "options") -> Config:
         """A Config from field names (``-`` or ``_``) and values; lists become tuples. Fields not
         named keep ``base``'s values (default: the defaults)."""
         if not isinstance(data, dict):

