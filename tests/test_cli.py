@@ -139,3 +139,33 @@ def test_info_on_a_crafted_png_says_so_in_one_line(text, tmp_path, capsys):
 def test_python_dash_m_and_version():
     r = subprocess.run([sys.executable, "-m", "brushwork", "--version"], capture_output=True, text=True)
     assert r.returncode == 0 and r.stdout.startswith("brushwork ")
+
+
+def test_one_table_gives_each_error_its_message_and_exit_status():
+    from brushwork import ConfigError, ImageError, WeightsError
+    from brushwork.cli.common import HANDLED, Terminated, outcome
+    from brushwork.devices import DeviceError
+    from brushwork.engine import DivergedError, OutOfMemory
+    from brushwork.video import VideoError
+    from brushwork.writing import CannotWrite
+
+    assert outcome(Terminated()) == ("terminated", 143)  # SIGTERM: the subclass wins over Ctrl-C's row
+    assert outcome(KeyboardInterrupt()) == ("interrupted", 130)
+    for usage in (ConfigError("c"), ImageError("i"), WeightsError("w"), DeviceError("d"), VideoError("v")):
+        assert outcome(usage) == (f"error: {usage}", 2)
+    for failure in (OutOfMemory("o"), DivergedError("n"), CannotWrite("out.png", OSError(28, "No space left"))):
+        assert outcome(failure) == (f"error: {failure}", 1)
+    assert not isinstance(ValueError("a bug"), HANDLED)  # a bug is not dressed up as a usage error
+
+
+def test_progress_lines_go_to_stderr_with_the_bar_or_without(capsys):
+    from brushwork.cli.common import Bar
+
+    for quiet in (True, False):
+        with Bar(2, "picture", quiet) as bar:
+            bar.say("done    a.jpg -> out/a.png")
+            bar.advance()
+            bar.show(1, 2, {"px": 32})
+        out, err = capsys.readouterr()
+        assert out == "" and "done    a.jpg -> out/a.png\n" in err
+        assert ("1/2" in err) is not quiet  # the bar itself only when not quiet
