@@ -32,7 +32,7 @@ from _common import ROOT, SHARED, peak_memory_mb, run_child, sync, write_results
 
 from brushwork import images  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
-from brushwork.vgg import CONV_SHAPES, LAYERS  # noqa: E402
+from brushwork.layers import CONV_SHAPES, LAYERS  # noqa: E402
 
 CONTENT, STYLE = SHARED / "tubingen.jpg", SHARED / "starry_night.jpg"
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0}  # dense bf16 tensor-core peaks

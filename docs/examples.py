@@ -9,10 +9,9 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
 from PIL import Image
 
-from brushwork import Config, images, stylize
+from brushwork import Config, stylize
 from brushwork.presets import load_preset
 
 ROOT = Path(__file__).resolve().parent.parent

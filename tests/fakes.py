@@ -2,7 +2,7 @@
 
 import torch
 
-from brushwork.vgg import CONV_SHAPES, LAYERS
+from brushwork.layers import CONV_SHAPES, LAYERS
 
 
 def random_convs(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:

@@ -147,8 +147,39 @@ def test_the_progress_bar_ends_full_when_scales_converge_early(tubingen, starry,
     out = tmp_path / "o.png"
     assert main(["paint", str(tubingen), str(starry), "-o", str(out), "--size", "64", "--start-size", "32",
                  "--iterations", "40", "--coarse-iterations", "40", "--tolerance", "1", "--device", "cpu"]) == 0
-    bars = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "step/s" in line or "s/step" in line]
+    err = capsys.readouterr().err.replace("\r", "\n")
+    bars = [line for line in err.splitlines() if "step/s" in line or "s/step" in line]
     shown = " ".join(bars)
     assert "/80 " in shown and "/51 " in shown  # the total shrinks when the first scale converges
     assert "100%" in bars[-1] and "22/22 " in bars[-1]  # and the bar ends full
     assert images.read_params(out)["step"] == 22
+
+
+def test_one_table_gives_each_error_its_message_and_exit_status():
+    from brushwork import ConfigError, ImageError, WeightsError
+    from brushwork.cli.common import HANDLED, Terminated, outcome
+    from brushwork.devices import DeviceError
+    from brushwork.engine import DivergedError, OutOfMemory
+    from brushwork.video import VideoError
+    from brushwork.writing import CannotWrite
+
+    assert outcome(Terminated()) == ("terminated", 143)  # SIGTERM: the subclass wins over Ctrl-C's row
+    assert outcome(KeyboardInterrupt()) == ("interrupted", 130)
+    for usage in (ConfigError("c"), ImageError("i"), WeightsError("w"), DeviceError("d"), VideoError("v")):
+        assert outcome(usage) == (f"error: {usage}", 2)
+    for failure in (OutOfMemory("o"), DivergedError("n"), CannotWrite("out.png", OSError(28, "No space left"))):
+        assert outcome(failure) == (f"error: {failure}", 1)
+    assert not isinstance(ValueError("a bug"), HANDLED)  # a bug is not dressed up as a usage error
+
+
+def test_progress_lines_go_to_stderr_with_the_bar_or_without(capsys):
+    from brushwork.cli.common import Bar
+
+    for quiet in (True, False):
+        with Bar(2, "picture", quiet) as bar:
+            bar.say("done    a.jpg -> out/a.png")
+            bar.advance()
+            bar.show(1, 2, {"px": 32})
+        out, err = capsys.readouterr()
+        assert out == "" and "done    a.jpg -> out/a.png\n" in err
+        assert ("1/2" in err) is not quiet  # the bar itself only when not quiet

@@ -54,6 +54,8 @@ def test_lambdas_and_blend_normalized():
     ({"optimizer": "sgd"}, "--optimizer must be one of lbfgs, adam"),
     ({"pooling": "min"}, "--pooling"),
     ({"device": "gpu"}, "--device must be"),
+    ({"device": "cuda:²"}, "--device must be auto, cpu, cuda, cuda:N or mps, not 'cuda:²'"),
+    ({"device": "cpu:0"}, "--device must be"),
     ({"save_every": -1}, "--save-every must be a whole number ≥ 0, not -1"),
     ({"tile_size": 64}, "--tile-size must be 0 .never. or at least 128, not 64"),
     ({"scales": ()}, "--scales needs at least one size"),
@@ -185,3 +187,12 @@ def test_original_colors_and_another_color_are_refused_together(capsys):
     ns = build_parser().parse_args(["paint", "c.jpg", "s.jpg", "-o", "o.png", "--color", "match", "--original-colors"])
     with pytest.raises(ConfigError, match="--original-colors means --color keep; it cannot go with --color match"):
         config_from_args(ns)
+
+
+def test_the_deepest_layer_sets_the_network_and_the_smallest_picture():
+    from brushwork.inputs import min_size
+
+    cfg = Config(content_layer="relu2_2", style_layers=("relu1_1", "relu3_1"))
+    assert cfg.deepest_layer == "relu3_1"
+    assert min_size(cfg) == 4  # relu3_1 comes after pool1 and pool2
+    assert Config().deepest_layer == "relu5_1" and min_size(Config()) == 16

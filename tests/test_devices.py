@@ -32,3 +32,17 @@ def test_config_checks_precision():
     assert Config().precision == "auto"
     with pytest.raises(ConfigError, match="--precision must be one of"):
         Config(precision="fp64")
+
+
+def test_device_names_are_parsed_in_one_place(monkeypatch):
+    from brushwork.studio import Settings
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(DeviceError, match="only 1 CUDA GPU"):
+        resolve("cuda:1")
+    for bad in ("gpu", "cuda:x", "cuda:²"):
+        with pytest.raises(ConfigError, match="--device must be auto, cpu, cuda, cuda:N or mps"):
+            resolve(bad)
+        with pytest.raises(ConfigError, match="--device must be"):
+            Settings(device=bad)

@@ -13,8 +13,8 @@ import pytest
 from PIL import Image
 
 import clips
-from brushwork import checkpoint, cli, engine, images, video, writing
-from brushwork.cli import main
+from brushwork import checkpoint, engine, images, video, writing
+from brushwork.cli import main, paint
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(),
                                 reason="needs root to mount the tmpfs file systems these faults happen on")
@@ -105,14 +105,14 @@ def test_a_disk_full_at_the_end_sends_the_picture_home(disk, tubingen, starry, c
 
 def test_a_disk_turned_read_only_while_painting_keeps_the_work(disk, tubingen, starry, monkeypatch, capsys, tmp_path):
     rw = disk("rw")
-    real = cli._save_intermediate
+    real = paint._save_intermediate
 
     def save_then_fail(event, output, params):  # the file system turns read-only after step 2's picture
         real(event, output, params)
         if event.step == 2:
             remount_ro(rw)
 
-    monkeypatch.setattr(cli, "_save_intermediate", save_then_fail)
+    monkeypatch.setattr(paint, "_save_intermediate", save_then_fail)
     assert main(["paint", str(tubingen), str(starry), "-o", str(rw / "out.png"), *SMALL, "--iterations", "50",
                  "--save-every", "1"]) == 1
     home = tmp_path / "home"
@@ -131,7 +131,7 @@ def test_ctrl_c_on_a_full_disk_keeps_the_work_elsewhere(disk, tubingen, starry, 
         fill(full)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_save_intermediate", fill_then_interrupt)
+    monkeypatch.setattr(paint, "_save_intermediate", fill_then_interrupt)
     assert main(["paint", str(tubingen), str(starry), "-o", str(full / "out.png"), *SMALL, "--iterations", "50",
                  "--save-every", "3"]) == 130
     home = tmp_path / "home"

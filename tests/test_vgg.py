@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from brushwork.vgg import CONV_LAYERS, LAYERS, UnknownLayerError, VGG19Features, check_layer, downsampling
+from brushwork.layers import CONV_LAYERS, LAYERS, UnknownLayerError, check_layer, downsampling
+from brushwork.vgg import VGG19Features
 from brushwork.weights import load_weights
 
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import Executor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from . import cache, executors, images, writing
 from .config import Config, ConfigError
@@ -158,7 +158,7 @@ def _write(job: Job, image, params: dict) -> str | None:
     return f"{writing.CannotWrite(job.output, error)}; the picture is in {where}"
 
 
-def stylize_many(jobs: Sequence[Job], executor: Executor | None = None) -> Iterator[Outcome]:
+def stylize_many(jobs: Sequence[Job], executor: Executor | None = None) -> Generator[Outcome, None, None]:
     """Paint every job; yields one ``Outcome`` per job as each ends (in order without an
     executor, in order of finishing with one). Closing the iterator early cancels what has not
     started."""

@@ -35,8 +35,9 @@ def inputs_digest(inputs: Inputs) -> dict:
 
 
 # What a checkpoint holds, and the type of each (a file that lacks one is refused when loaded).
-FIELDS = {"config": str, "inputs": dict, "scale": int, "scale_step": int, "step": int, "elapsed": (int, float),
-          "best": torch.Tensor, "best_losses": dict, "failures": int, "lr_scale": (int, float)}
+FIELDS: dict[str, type | tuple[type, ...]] = {
+    "config": str, "inputs": dict, "scale": int, "scale_step": int, "step": int, "elapsed": (int, float),
+    "best": torch.Tensor, "best_losses": dict, "failures": int, "lr_scale": (int, float)}
 
 
 def encode(state: dict) -> bytes:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .costs import sqrtm_psd
+
 # NTSC YIQ (FCC 1953 coefficients).
 _RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
                             [0.595716, -0.274453, -0.321263],
@@ -59,17 +61,12 @@ def _mean_cov(image: Tensor) -> tuple[Tensor, Tensor]:
     return mu, d @ d.T / d.shape[1] + 1e-5 * torch.eye(3, dtype=torch.float64)
 
 
-def _sqrtm(S: Tensor) -> Tensor:
-    vals, vecs = torch.linalg.eigh(S)
-    return (vecs * vals.clamp(min=0).sqrt()) @ vecs.T
-
-
 def match_colors(style: Tensor, content: Tensor) -> Tensor:
     """Move the style's pixel colours to the content's mean and covariance:
     ``x' = Σ_C^½ Σ_S^-½ (x − μ_S) + μ_C`` (the symmetric, rotation-free choice of Gatys 2017 §5.2)."""
     mu_s, cov_s = _mean_cov(style[0])
     mu_c, cov_c = _mean_cov(content[0])
-    A = _sqrtm(cov_c) @ torch.linalg.inv(_sqrtm(cov_s))
+    A = sqrtm_psd(cov_c) @ torch.linalg.inv(sqrtm_psd(cov_s))
     x = style[0].reshape(3, -1).double()
     out = A @ (x - mu_s) + mu_c
     return out.reshape_as(style[0]).unsqueeze(0).float().clamp(0, 1)

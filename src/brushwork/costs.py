@@ -11,7 +11,9 @@ mean over pixels, so the same α and β mean the same at every image size.
 
 from __future__ import annotations
 
-from typing import Mapping
+import functools
+import operator
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor
@@ -110,7 +112,8 @@ def style_cost(J_style_layers: Mapping[str, Tensor], lambdas: Mapping[str, float
     total = float(sum(lambdas.values()))
     if total <= 0:
         raise ValueError("style layer weights must have a positive sum")
-    return sum(J_style_layers[l] * (lambdas[l] / total) for l in J_style_layers)
+    terms = [J_style_layers[l] * (lambdas[l] / total) for l in J_style_layers]
+    return functools.reduce(operator.add, terms)  # as sum(), without its start 0 (a Tensor, never an int)
 
 
 def total_cost(J_content: Tensor, J_style: Tensor, alpha: float, beta: float) -> Tensor:

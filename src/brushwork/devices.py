@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import torch
 
+from .config import PRECISIONS, parse_device
+
 
 class DeviceError(RuntimeError):
     """A device that this machine does not have."""
@@ -11,7 +13,7 @@ class DeviceError(RuntimeError):
 
 def resolve(name: str) -> torch.device:
     """``auto`` -> cuda, then mps, then cpu; anything else is checked to exist."""
-    if name == "auto":
+    if parse_device(name)[0] == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():
@@ -28,7 +30,6 @@ def resolve(name: str) -> torch.device:
     return device
 
 
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 

@@ -31,7 +31,7 @@ from .inputs import Inputs, prepare, style_at
 from .lbfgs import LBFGS
 from .objective import Objective, StyleTargets
 from .schedule import Convergence, upsample
-from .vgg import LAYERS, VGG19Features
+from .vgg import VGG19Features
 from .weights import load_weights
 
 if TYPE_CHECKING:
@@ -272,7 +272,7 @@ def _network(cfg: Config, device: torch.device) -> tuple[VGG19Features, tuple]:
     dtype = resolve_precision(cfg.precision, device)
     tune(device)
     channels_last = dtype != torch.float32 or device.type == "cuda"
-    last = max((cfg.content_layer, *cfg.style_layers), key=LAYERS.index)
+    last = cfg.deepest_layer
     stamp = None  # a weights file changed in place gives another network
     if cfg.weights and Path(cfg.weights).is_file():
         st = Path(cfg.weights).stat()

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 from torch import Tensor
 
 from . import images
+from ._version import __version__
 from .config import Config
 
 
@@ -69,6 +70,4 @@ class Result:
 
 def run_params(config: Config) -> dict:
     """What a PNG records of how it was made: the brushwork version and the full config."""
-    from . import __version__
-
     return {"brushwork": __version__, "config": dataclasses.asdict(config)}

@@ -19,8 +19,8 @@ import multiprocessing
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor
-from typing import Iterator
 
 from .config import ConfigError
 

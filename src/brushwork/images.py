@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +34,11 @@ def fit(size: int, h: int, w: int) -> tuple[int, int]:
     return max(1, round(h * s)), max(1, round(w * s))
 
 
-def resize(image: Tensor, hw: tuple[int, int]) -> Tensor:
-    """Resize ``(m, 3, H, W)`` to ``hw`` with antialiasing (bicubic, clamped)."""
+def resize(image: Tensor, hw: Sequence[int]) -> Tensor:
+    """Resize ``(m, 3, H, W)`` to ``hw`` (height, width) with antialiasing (bicubic, clamped)."""
     if tuple(image.shape[-2:]) == tuple(hw):
         return image
-    return F.interpolate(image, size=hw, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+    return F.interpolate(image, size=tuple(hw), mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
 
 
 def to_pil(image: Tensor) -> Image.Image:
@@ -110,8 +111,8 @@ def encode(image: Tensor | Image.Image, fmt: str = "PNG", params: dict | None = 
         if isinstance(image, Image.Image):
             data = np.asarray(image.convert("RGB"), dtype=np.uint16) * 257
         else:
-            data = (image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 65535.0).round()
-            data = data.astype(np.uint16)
+            scaled = image.detach().float().cpu().clamp(0, 1)[0].permute(1, 2, 0).numpy() * 65535.0
+            data = scaled.round().astype(np.uint16)
         tifffile.imwrite(buf, data, photometric="rgb", compression="zlib")
     else:
         pil = image if isinstance(image, Image.Image) else to_pil(image)

@@ -5,15 +5,15 @@ network can take). Every problem found here is a ``ConfigError`` or ``ImageError
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Mapping, Sequence
 
 from PIL import Image
 from torch import Tensor
 
 from . import color, images
 from .config import Config, ConfigError
-from .vgg import LAYERS, downsampling
+from .layers import downsampling
 
 # A mask may differ from the content's aspect ratio by this much (rounding of resized files).
 MASK_ASPECT_TOLERANCE = 0.02
@@ -81,8 +81,7 @@ def _load_named(image: images.ImageLike, option: str) -> Tensor:
 
 def min_size(config: Config) -> int:
     """Smallest side that leaves the deepest layer at least one pixel."""
-    deepest = max((config.content_layer, *config.style_layers), key=LAYERS.index)
-    return 2 ** downsampling(deepest)
+    return 2 ** downsampling(config.deepest_layer)
 
 
 def style_hw(style: Tensor, size: int, config: Config) -> tuple[int, int]:

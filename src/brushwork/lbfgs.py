@@ -16,7 +16,7 @@ jcjohnson/neural-style runs it): the first step is scaled by min(1, 1/‖g‖₁
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -44,17 +44,17 @@ class LBFGS:
         """Evaluate ``closure`` at the current x (its loss is returned), then take one step."""
         with torch.enable_grad():
             loss = closure()
+        if self.x.grad is None:
+            raise RuntimeError("the closure computed no gradient of x")
         with torch.no_grad():
             g = self.x.grad.detach().reshape(-1).float()
-            first = self._g_prev is None
-            if not first:
-                self._remember(self._step_prev, g - self._g_prev)
-            d = self._direction(g)
-            if first:
+            t: Tensor | float = self.lr
+            if self._g_prev is None or self._step_prev is None:
                 # torch.optim.LBFGS's first step: no curvature known yet, so keep it short.
                 t = torch.clamp(1.0 / g.abs().sum(), max=1.0) * self.lr
             else:
-                t = self.lr
+                self._remember(self._step_prev, g - self._g_prev)
+            d = self._direction(g)
             update = d * t
             self.x.add_(update.view_as(self.x).to(self.x.dtype))
             self._g_prev, self._step_prev = g.clone(), update
@@ -66,7 +66,7 @@ class LBFGS:
         if not bool(ys > 1e-10):  # the one synchronization of a step
             return
         n = s.numel()
-        if self.SY is None:
+        if self.SY is None or self.StY is None or self.YtY is None:
             self.SY = torch.zeros(2 * self.m, n, device=s.device)
             self.StY = torch.zeros(self.m, self.m, device=s.device)
             self.YtY = torch.zeros(self.m, self.m, device=s.device)
@@ -85,8 +85,8 @@ class LBFGS:
     def _direction(self, g: Tensor) -> Tensor:
         """``−H·g`` (``−g`` while no pair is stored). Only k×k matrices are gathered into time
         order; the (2m, n) buffer is read in two products, never copied."""
-        if not self.order:
-            return -g
+        if not self.order or self.SY is None or self.StY is None or self.YtY is None:
+            return -g  # no pair stored yet
         m = self.m
         idx = torch.tensor(self.order, device=g.device)
         StY = self.StY[idx][:, idx]  # (k, k): s_i·y_j, oldest first

@@ -18,7 +18,8 @@ from torch import Tensor
 
 from . import costs
 from .config import Config
-from .vgg import VGG19Features, downsampling
+from .layers import downsampling
+from .vgg import VGG19Features
 
 
 class _NormalizeGrad(torch.autograd.Function):

@@ -15,14 +15,13 @@ import re
 import struct
 import warnings
 from pathlib import Path
-from typing import Union
 
 import numpy as np
 import torch
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
-ImageLike = Union[str, os.PathLike, Image.Image, Tensor]
+ImageLike = str | os.PathLike | Image.Image | Tensor
 # Formats read (Pillow's names); MPO is the multi-picture JPEG many phones write.
 READ_FORMATS = ("PNG", "JPEG", "MPO", "WEBP", "TIFF", "BMP", "GIF")
 # Well below Pillow's decompression-bomb limit (~89 Mpx): a 64 Mpx picture already needs ~0.8 GB
@@ -113,9 +112,9 @@ def from_pil(im: Image.Image, name: str) -> Tensor:
     icc = im.info.get("icc_profile")
     if im.mode in ("I;16", "I;16L", "I;16B", "I;16N", "I", "F"):
         # 16-bit greyscale: Pillow's convert("RGB") would clip everything above 255 to white.
-        arr = np.asarray(im, dtype=np.float64)
+        grey = np.asarray(im, dtype=np.float64)
         scale = 1.0 if im.mode == "F" else 65535.0
-        return _from_array(np.repeat((arr / scale)[..., None], 3, axis=2), name)
+        return _from_array(np.repeat((grey / scale)[..., None], 3, axis=2), name)
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info) \
             or (im.mode in ("L", "RGB") and "transparency" in im.info):
         # Composite transparency onto white, never exposing the hidden colour under alpha = 0.
@@ -135,7 +134,8 @@ def _to_srgb(im: Image.Image, icc: bytes | None, mode: str) -> Image.Image:
         return im
     try:
         src = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-        return ImageCms.profileToProfile(im, src, _SRGB, outputMode=mode)
+        converted = ImageCms.profileToProfile(im, src, _SRGB, outputMode=mode)
+        return im if converted is None else converted  # None only for inPlace=True
     except (ImageCms.PyCMSError, OSError, ValueError):
         return im
 

@@ -30,10 +30,11 @@ def flow(a: np.ndarray, b: np.ndarray, method: str = "dis") -> np.ndarray:
 
     ga, gb = _gray(a), _gray(b)
     if method == "dis":
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        # Neither call is in opencv's type stubs as it is used here (the first not at all; flow=None).
+        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)  # type: ignore[attr-defined]
         return dis.calc(ga, gb, None)
     if method == "farneback":
-        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)
+        return cv2.calcOpticalFlowFarneback(ga, gb, None, 0.5, 3, 15, 3, 5, 1.2, 0)  # type: ignore[call-overload]
     raise ValueError(f"unknown flow method {method!r}; use one of {', '.join(FLOWS)}")
 
 
@@ -77,7 +78,7 @@ class Temporal:
     c: Tensor
     weight: float
 
-    def at(self, objective, hw: tuple[int, int], device) -> "TemporalObjective":
+    def at(self, objective, hw: tuple[int, int], device) -> TemporalObjective:
         """The objective of one scale with the temporal cost added, ``w`` and ``c`` at its size."""
         w = images.resize(self.w, hw).to(device).clone()  # never the picture being optimized
         c = torch.nn.functional.interpolate(self.c, size=hw, mode="nearest").to(device)  # stays 0 or 1

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from .costs import gram_matrix, style_cost, total_cost, tv_cost, unroll
-from .vgg import downsampling
+from .layers import downsampling
 
 # Bytes per pixel of one float32 step through VGG19 up to relu5_1 (forward activations kept for
 # backward, and their gradients), measured: 1.1 GB at 512×384, 2.6 GB at 1024×768, less ~0.6 GB base.

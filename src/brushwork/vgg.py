@@ -8,56 +8,14 @@ callers never see Caffe's BGR/0–255 convention.
 
 from __future__ import annotations
 
-import difflib
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .layers import LAYERS, check_layer
 from .weights import VGGWeights
-
-# Channels per conv block; the layer list below is derived from it.
-_BLOCKS = ((64, 2), (128, 2), (256, 4), (512, 4), (512, 4))
-
-
-def _layer_names() -> tuple[str, ...]:
-    names = []
-    for b, (_, n) in enumerate(_BLOCKS, start=1):
-        for i in range(1, n + 1):
-            names += [f"conv{b}_{i}", f"relu{b}_{i}"]
-        names.append(f"pool{b}")
-    return tuple(names)
-
-
-LAYERS: tuple[str, ...] = _layer_names()
-CONV_LAYERS: tuple[str, ...] = tuple(n for n in LAYERS if n.startswith("conv"))
-# (out_channels, in_channels) of each conv layer, by name.
-CONV_SHAPES: dict[str, tuple[int, int]] = {}
-_in = 3
-for _b, (_c, _n) in enumerate(_BLOCKS, start=1):
-    for _i in range(1, _n + 1):
-        CONV_SHAPES[f"conv{_b}_{_i}"] = (_c, _in)
-        _in = _c
-
-
-class UnknownLayerError(ValueError):
-    """A layer name that VGG19 does not have."""
-
-
-def check_layer(name: str) -> str:
-    """Return ``name`` if VGG19 has it, else raise with the closest names suggested."""
-    if name in LAYERS:
-        return name
-    close = difflib.get_close_matches(name, LAYERS, n=3, cutoff=0.5)
-    hint = f"; did you mean {' or '.join(close)}?" if close else f"; layers are {LAYERS[0]} … {LAYERS[-1]}"
-    raise UnknownLayerError(f"unknown VGG19 layer {name!r}{hint}")
-
-
-def downsampling(name: str) -> int:
-    """How many 2× poolings come before a layer's output (pool layers count themselves)."""
-    idx = LAYERS.index(check_layer(name))
-    return sum(1 for n in LAYERS[: idx + 1] if n.startswith("pool"))
 
 
 class VGG19Features(nn.Module):
@@ -73,6 +31,9 @@ class VGG19Features(nn.Module):
     filter, which is unstable on few reference images), measured once on the bundled reference
     pictures. The costs' formulas are untouched; only the features they see are rescaled.
     """
+
+    scale: Tensor  # buffers: the input's scale and shift (weights.Preprocess), on the network's device
+    shift: Tensor
 
     def __init__(self, weights: VGGWeights, last: str = "relu5_1", pooling: str = "max", normalize: bool = True):
         super().__init__()
@@ -102,12 +63,13 @@ class VGG19Features(nn.Module):
         if normalize:
             self.layer_scale = _reference_scales(self, weights)
 
-    def set_precision(self, dtype: torch.dtype, channels_last: bool) -> "VGG19Features":
+    def set_precision(self, dtype: torch.dtype, channels_last: bool) -> VGG19Features:
         """Run the convolutions under autocast to ``dtype`` (activations come back in it; the costs
         cast them to float32), in channels-last layout if asked (what tensor cores and oneDNN's
         bfloat16 kernels want)."""
         self.dtype, self.channels_last = dtype, channels_last
-        return self.to(memory_format=torch.channels_last if channels_last else torch.contiguous_format)
+        layout = torch.channels_last if channels_last else torch.contiguous_format
+        return self.to(memory_format=layout)  # type: ignore[call-overload]  # Module.to takes it; not its stubs
 
     def preprocess(self, image: Tensor) -> Tensor:
         """RGB [0, 1] -> the network's input convention."""

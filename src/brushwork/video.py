@@ -13,19 +13,19 @@ come back in order.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
 
 from . import executors, images
 from .config import Config
+from .engine import stylize_iter
 from .options import check as check_fields
 from .options import option
-from .engine import stylize_iter
 from .temporal import FLOWS, between
 from .videofile import CONTAINERS, Reader, VideoError, Writer, check_output  # noqa: F401 (re-exported)
 

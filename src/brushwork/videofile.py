@@ -16,9 +16,9 @@ from __future__ import annotations
 import contextlib
 import os
 from collections import deque
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
@@ -104,7 +104,8 @@ class Reader:
                 yield self._upright(frame)
                 frame = next(self._decoded, None)
         except av.FFmpegError as e:
-            raise VideoError(f"{self.path}: cannot be read as a video past frame {len(self.times)} ({_why(e)})") from None
+            raise VideoError(f"{self.path}: cannot be read as a video past frame {len(self.times)} "
+                             f"({_why(e)})") from None
 
     def _upright(self, frame) -> np.ndarray:
         h, w = self.hw if self.turns % 2 == 0 else self.hw[::-1]
@@ -115,7 +116,7 @@ class Reader:
     def close(self) -> None:
         self._box.close()
 
-    def __enter__(self) -> "Reader":
+    def __enter__(self) -> Reader:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -174,7 +175,7 @@ class Writer:
 
         try:
             self._box.mux(self._vs.encode(None))
-            if self._audio is not None:  # the source's packets as they are: no re-encoding
+            if self._audio is not None and self.source.audio is not None:  # its packets as they are: no re-encoding
                 with av.open(str(self.source.path)) as src:
                     for packet in src.demux(src.streams[self.source.audio.index]):
                         if packet.dts is not None:

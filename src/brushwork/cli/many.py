@@ -1,5 +1,5 @@
-"""The ``batch`` and ``video`` commands: many pictures, or a video's frames, on this process, a
-process pool or Dask (``executors.py``)."""
+"""``batch`` and ``video``: many pictures, or a video's frames, on this process, a process pool
+or Dask (``executors.py``)."""
 
 from __future__ import annotations
 
@@ -7,48 +7,43 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import batch, executors, flags, video, writing
-from .config import Config, ConfigError
-from .reading import ImageError
+from .. import batch, executors, flags, video, writing
+from ..config import Config, ConfigError
+from ..reading import ImageError
+from .common import EXIT_FAILED, EXIT_OK, Bar, add_config_flags, add_quiet, config_from_args, outcome
 
 
-def add_parsers(sub, add_config_flags) -> None:
+def add_batch(sub) -> None:
     b = sub.add_parser("batch", help="paint every picture of files or folders in the same style(s)")
     b.add_argument("inputs", nargs="+", help="pictures or folders of pictures")
-    b.add_argument("--style", dest="batch_styles", action="append", required=True, metavar="STYLE",
-                   help="a style image; repeat for several")
-    b.add_argument("-o", "--output", required=True, help="output folder (made if missing)")
-    _where(b)
+    _styles_and_workers(b, "output folder (made if missing)")
     add_config_flags(b)
+    b.set_defaults(run=run_batch)
 
+
+def add_video(sub) -> None:
     v = sub.add_parser("video", help="paint a video with temporally consistent frames (Ruder et al. 2016)")
     v.add_argument("input", help="the video (anything FFmpeg reads)")
-    v.add_argument("--style", dest="batch_styles", action="append", required=True, metavar="STYLE",
-                   help="a style image; repeat for several")
-    v.add_argument("-o", "--output", required=True, help="output video (.mp4, .mov, .mkv)")
-    _where(v)
+    _styles_and_workers(v, "output video (.mp4, .mov, .mkv)")
     flags.add_dataclass_flags(v.add_argument_group("video options"), video.VideoOptions)
     add_config_flags(v)
+    v.set_defaults(run=run_video)
 
 
-def _where(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+def _styles_and_workers(p: argparse.ArgumentParser, output: str) -> None:
+    p.add_argument("--style", dest="batch_styles", action="append", required=True, metavar="STYLE",
+                   help="a style image; repeat for several")
+    p.add_argument("-o", "--output", required=True, help=output)
+    add_quiet(p)
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1, this process)")
     p.add_argument("--dask", default=None, metavar="tcp://HOST:PORT|local:N",
                    help="run on a Dask cluster, or a local one of N workers (needs brushwork[distributed])")
 
 
-def _bar(total: int, quiet: bool, unit: str):
-    if quiet:
-        return None
-    from tqdm import tqdm
-
-    return tqdm(total=total, unit=unit, dynamic_ncols=True, file=sys.stderr)
-
-
-def run_batch(ns: argparse.Namespace, config: Config) -> int:
-    """Checked before any work (cli.main prints these as one "error:" line and exits 2): the
-    workers, the styles, the inputs, the output folder (made, and written to once)."""
+def run_batch(ns: argparse.Namespace) -> int:
+    """Checked before any work (an error here is a usage error): the options, the workers, the
+    styles, the inputs, the output folder (made, and written to once)."""
+    config = config_from_args(ns)
     executors.check(ns.workers, ns.dask)
     outdir = Path(ns.output)
     for s in ns.batch_styles:
@@ -66,9 +61,7 @@ def run_batch(ns: argparse.Namespace, config: Config) -> int:
             there = {j.output for j in jobs if Path(j.output).exists()}
             failed = _run_jobs(jobs, pool, ns.quiet)
     except KeyboardInterrupt as e:  # Ctrl-C or SIGTERM: what is written stays, a rerun does the rest
-        from .cli import _stopped
-
-        what, code = _stopped(e)
+        what, code = outcome(e)
         painted = sum(1 for j in jobs if j.output not in there and Path(j.output).exists())
         left = len(jobs) - len(there) - painted
         print(f"brushwork: {what}; {painted} painted, {left} not; the same command again paints the rest",
@@ -76,7 +69,7 @@ def run_batch(ns: argparse.Namespace, config: Config) -> int:
         return code
     for out in failed:
         print(f"  {_named(out)}", file=sys.stderr)
-    return 1 if failed else 0
+    return EXIT_FAILED if failed else EXIT_OK
 
 
 def check_style(path: str) -> None:
@@ -102,28 +95,23 @@ def _output_folder(outdir: Path) -> None:
 def _run_jobs(jobs: list[batch.Job], pool, quiet: bool) -> list[batch.Outcome]:
     """Paint the jobs, a line for each as it ends and a summary; the failed outcomes."""
     failed, counts = [], {"done": 0, "skipped": 0, "failed": 0, "cancelled": 0}
-    bar = _bar(len(jobs), quiet, "picture")
-    say = bar.write if bar is not None else (lambda s: print(s, file=sys.stderr))
     results = batch.stylize_many(jobs, pool)
-    try:
-        for out in results:
-            counts[out.status] += 1
-            if out.status == "failed":
-                failed.append(out)
-                say(f"failed  {_named(out)}")
-            else:
-                say(f"{out.status:7} {out.job.content} -> {out.job.output}"
-                    + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
-            if bar is not None:
-                bar.update(1)
-    except KeyboardInterrupt:
-        executors.stop(pool)  # running pictures end at their next step, unwritten
-        results.close()  # what has not started is cancelled
-        print("brushwork: stopping: the pictures being painted are dropped", file=sys.stderr, flush=True)
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
+    with Bar(len(jobs), "picture", quiet) as bar:
+        try:
+            for out in results:
+                counts[out.status] += 1
+                if out.status == "failed":
+                    failed.append(out)
+                    bar.say(f"failed  {_named(out)}")
+                else:
+                    bar.say(f"{out.status:7} {out.job.content} -> {out.job.output}"
+                            + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
+                bar.advance()
+        except KeyboardInterrupt:
+            executors.stop(pool)  # running pictures end at their next step, unwritten
+            results.close()  # what has not started is cancelled
+            print("brushwork: stopping: the pictures being painted are dropped", file=sys.stderr, flush=True)
+            raise
     print(f"brushwork: {counts['done']} painted, {counts['skipped']} already there, {counts['failed']} failed",
           file=sys.stderr)
     return failed
@@ -131,12 +119,14 @@ def _run_jobs(jobs: list[batch.Job], pool, quiet: bool) -> list[batch.Outcome]:
 
 def _named(out: batch.Outcome) -> str:
     """The failure's message, with the picture's name in front unless it already starts with it."""
-    return out.error if out.error.startswith(out.job.content) else f"{out.job.content}: {out.error}"
+    error = out.error or "failed"
+    return error if error.startswith(out.job.content) else f"{out.job.content}: {error}"
 
 
-def run_video(ns: argparse.Namespace, config: Config) -> int:
+def run_video(ns: argparse.Namespace) -> int:
     """Read, paint and write frame by frame; the output is checked before any work and never
     replaces a file. A disk that fails midway sends the video to a rescue folder (exit 1)."""
+    config = config_from_args(ns)
     executors.check(ns.workers, ns.dask)
     options = video.VideoOptions(**flags.changes(ns, video.VideoOptions))
     out = Path(ns.output)
@@ -156,31 +146,23 @@ def run_video(ns: argparse.Namespace, config: Config) -> int:
                 raise writing.CannotWrite(out, e) from None
             if not isinstance(e, KeyboardInterrupt):
                 raise
-            from .cli import _stopped
-
-            what, code = _stopped(e)
+            what, code = outcome(e)
             print(f"brushwork: {what} after {sink.frames} frames; nothing written (a video is written when complete)",
                   file=sys.stderr)
             return code
     if sink.error is not None:
-        print(f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); wrote the video to {where} instead",
-              file=sys.stderr)
-        return 1
+        print(f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); "
+              f"wrote the video to {where} instead", file=sys.stderr)
+        return EXIT_FAILED
     h, w = src.hw
     print(f"wrote {out} ({sink.frames} frames, {w}×{h}, {float(src.rate):g} fps)", file=sys.stderr)
-    return 0
+    return EXIT_OK
 
 
 def _stream(src: video.Reader, sink: video.Writer, ns: argparse.Namespace, config: Config,
             options: video.VideoOptions) -> None:
     """Frames from ``src``, painted here or on the workers, to ``sink`` as they come."""
-    bar = _bar(src.count, ns.quiet, "frame")
-    try:
-        with executors.executor(ns.workers, ns.dask) as (pool, threads):
-            for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):
-                sink.write(frame, src.times.popleft())
-                if bar is not None:
-                    bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
+    with Bar(src.count, "frame", ns.quiet) as bar, executors.executor(ns.workers, ns.dask) as (pool, threads):
+        for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):
+            sink.write(frame, src.times.popleft())
+            bar.advance()
