@@ -30,17 +30,17 @@ class Config:
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 30 at 256 px keep the large swirls; more cost time the last scale has to undo (the study).
     coarse_iterations: int | None = option(30, "most steps at each scale before the last (default: --iterations)",
-                                         ge=1)
+                                           ge=1)
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
     # 0.005: the study's loss fell by 0.5 % per 10 steps only where the pictures had stopped changing.
-    tolerance: float = option(0.005, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)",
-                            ge=0, le=1)
+    tolerance: float = option(0.005, "end a scale when the loss fell by less than this fraction over 10 steps "
+                              "(0: never)", ge=0, le=1)
     # Each larger scale starts from the last picture upsampled plus this much of the photo's detail
     # that the smaller scale could not hold (schedule.upsample); 0: upsampling alone, as Gatys et al.
     # 2: the last scale reaches the same content distance about 15 steps sooner (the study).
     scale_detail: float = option(2.0, "how much of the photo's finer detail a larger scale starts with (0: none)",
-                               ge=0, le=4)
+                                 ge=0, le=4)
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
     scales: tuple[int, ...] | None = option(None, "sizes to paint at, coarse to fine (default: from --start-size)",
                                             ge=1)
