@@ -28,7 +28,8 @@ from ..engine import Painting, stylize_iter
 from ..presets import describe, load_preset, names as preset_names
 from .errors import Refused, too_big
 from .guard import Guard
-from .jobs import TERMINAL, Job, Spec, finite
+from ..events import finite
+from .jobs import TERMINAL, Job, Spec
 from .workers import JobQueue, QueueFull
 from .schema import MAX_SCALES, Checker
 from .settings import Settings
