@@ -81,10 +81,10 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
     pass feeds it; the median over ``steps`` repeats after two warm-ups."""
     from brushwork import Config
     from brushwork.devices import resolve as resolve_device
-    from brushwork.engine import _network
+    from brushwork.network import network
 
     dev = resolve_device(device)
-    net, _ = _network(Config(size=size, start_size=size, device=device, precision=precision), dev)
+    net, _ = network(Config(size=size, start_size=size, device=device, precision=precision), dev)
     h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
     seen: dict[str, torch.Tensor] = {}
     hooks = [conv.register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0].detach()))

@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-from brushwork import Config, checkpoint, engine, images, stylize_iter
+from brushwork import Config, checkpoint, images, objective, stylize_iter
 from brushwork.cli import main
 
 SMALL = ["--size", "32", "--device", "cpu"]
@@ -90,7 +90,7 @@ def test_resume_refuses_other_pictures_and_bad_files(tubingen, starry, tmp_path,
 def _nan_at(monkeypatch, bad_calls):
     """Make the objective's gradient NaN on the given calls (1-based)."""
     calls = []
-    real = engine.Objective.backward
+    real = objective.Objective.backward
 
     def backward(self, x):
         J, terms = real(self, x)
@@ -100,7 +100,7 @@ def _nan_at(monkeypatch, bad_calls):
             J = J * math.nan
         return J, terms
 
-    monkeypatch.setattr(engine.Objective, "backward", backward)
+    monkeypatch.setattr(objective.Objective, "backward", backward)
 
 
 @pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
@@ -128,7 +128,7 @@ def test_running_out_of_memory_names_the_size(tubingen, starry, monkeypatch, cap
     def oom(*a, **k):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(engine.Objective, "backward", oom)
+    monkeypatch.setattr(objective.Objective, "backward", oom)
     code = main(["paint", str(tubingen), str(starry), "-o", str(tmp_path / "o.png"), *SMALL, "-q"])
     err = capsys.readouterr().err
     assert code == 1 and "out of memory painting 32×24 px on cpu" in err and "--tile-size" in err
@@ -150,7 +150,7 @@ def test_resume_in_a_later_scale_continues_with_the_right_steps(tubingen, starry
 
 def test_after_ctrl_c_inside_a_step_the_same_painting_goes_on(tubingen, starry, monkeypatch):
     calls = []
-    real = engine.Objective.backward
+    real = objective.Objective.backward
 
     def backward(self, x):
         calls.append(1)
@@ -158,7 +158,7 @@ def test_after_ctrl_c_inside_a_step_the_same_painting_goes_on(tubingen, starry, 
             raise KeyboardInterrupt
         return real(self, x)
 
-    monkeypatch.setattr(engine.Objective, "backward", backward)
+    monkeypatch.setattr(objective.Objective, "backward", backward)
     painting = stylize_iter(tubingen, [starry], Config(size=32, iterations=8, device="cpu"))
     first = []
     with pytest.raises(KeyboardInterrupt):

@@ -17,7 +17,7 @@ import pytest
 import tifffile
 from PIL import Image
 
-import brushwork.engine as engine
+import brushwork.scales as scales
 from brushwork.config import Config
 from brushwork.studio.schema import SERVER_ONLY
 from studio_helpers import (SLOW, Gate, client, events, fake_paintings, pair, small_pair, strict,  # noqa: F401
@@ -180,14 +180,14 @@ def test_cancel_stops_a_job_while_it_sets_up(studio, tubingen, starry, monkeypat
     """The job is held in its first scale's targets (the longest part of the setup) until it has been
     cancelled: it ends there, without a step (before: it went on to paint)."""
     inside, release = threading.Event(), threading.Event()
-    real = engine.Painting._objective
+    real = scales.Run.objective
 
     def held(self, *args):
         inside.set()
         release.wait(60)
         return real(self, *args)
 
-    monkeypatch.setattr(engine.Painting, "_objective", held)
+    monkeypatch.setattr(scales.Run, "objective", held)
     content, style = pair(studio, tubingen, starry)
     job = submit(studio, content, style, SLOW).json()["id"]
     assert inside.wait(60)

@@ -3,7 +3,6 @@ download, re-open from the gallery, and the page at phone width."""
 
 import hashlib
 import json
-import time
 
 from PIL import Image
 from selenium.webdriver.common.by import By
@@ -117,7 +116,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
 
         # Phone width: one column, nothing wider than the screen.
         driver.set_window_size(390, 844)
-        time.sleep(0.3)
+        wait.until(lambda d: d.execute_script("return window.innerWidth") <= 390)  # the page has been laid out anew
         inner, scroll = driver.execute_script("return [window.innerWidth, document.documentElement.scrollWidth]")
         assert scroll <= inner, (scroll, inner)
         paint_x = driver.find_element(By.ID, "paint").rect["x"]

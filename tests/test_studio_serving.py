@@ -54,6 +54,24 @@ class Stubborn:  # one step, then a step inside the network that ignores stop() 
 
 app.stylize_iter = lambda content, styles, config: Stubborn()
 """
+# A job that ends its step in time: steps of 10 ms, for as long as it is not stopped (a real
+# painting's step could outlast the studio's grace on a slow or busy machine).
+BRISK = """
+import time, torch, brushwork.studio.app as app
+from brushwork.events import Progress
+
+class Brisk:
+    step = 0
+    def __iter__(self): return self
+    def __next__(self):
+        time.sleep(0.01)
+        self.step += 1
+        return Progress(step=self.step, iterations=10**6, losses={"total": 1.0}, elapsed=0.0, sizes=(32,))
+    def current_image(self): return torch.zeros(1, 3, 24, 32)
+    def stop(self): pass
+
+app.stylize_iter = lambda content, styles, config: Brisk()
+"""
 
 
 def stop_while_watching(tmp_path, picture, prelude=""):
@@ -90,12 +108,12 @@ def stop_while_watching(tmp_path, picture, prelude=""):
         proc.stderr.close()
 
 
-@pytest.mark.parametrize("prelude", ["", STUBBORN], ids=["painting", "inside-a-long-step"])
+@pytest.mark.parametrize("prelude", [BRISK, STUBBORN], ids=["between-steps", "inside-a-long-step"])
 def test_sigterm_ends_every_job_and_stream_and_exits_at_once(tmp_path, tubingen, prelude):
     after, code, took, err = stop_while_watching(tmp_path, tubingen.read_bytes(), prelude)
     assert code == 143 and err.strip().endswith("brushwork: terminated"), err  # as for paint
     assert after and after[-1]["state"] == "cancelled" and after[-1]["step"] >= 1  # the page learns it ended
-    assert after[-1]["error"] == ("the studio stopped" if prelude else None)  # one step ran on; the other not
+    assert after[-1]["error"] == ("the studio stopped" if prelude == STUBBORN else None)  # one step ran on; the other not
     for words in ("Traceback", "timeout graceful shutdown", "ERROR", "terminate called"):
         assert words not in err, err
     assert took < 3, f"stopping took {took:.1f} s"  # well under a second here; uvicorn alone would wait 5 s

@@ -52,6 +52,35 @@ def test_tiled_cost_and_gradient_match_the_whole_picture(tubingen, starry):
     assert set(terms) == {"content", "style", "tv"}
 
 
+def test_tiles_that_each_see_the_whole_picture_give_its_cost_and_gradient(tubingen, starry):
+    """Several tiles on a 64 px picture, each with a halo reaching past the picture's edges, so every
+    tile's network sees the whole picture: tiled and whole then agree to rounding, for masked
+    regions too (tiles of 96 px on the plain grid; of 128 px on the shifted one, the second call)."""
+    cfg = Config(size=64, device="cpu", tv_weight=1.0)
+    net = VGG19Features(load_weights(), last="relu5_1")
+    content = images.resize(images.load(tubingen), (64, 64))
+    style = images.resize(images.load(starry), (64, 64))
+    left = torch.zeros(1, 1, 64, 64)
+    left[..., :40] = 1  # not on the cores' borders
+    targets = StyleTargets(net, cfg, [style, content.flip(-1)], [0.5, 0.5], {0: left})
+    whole = Objective(net, cfg, content, targets)
+    x = (content + 0.2 * torch.randn(content.shape, generator=torch.Generator().manual_seed(0))).clamp(0, 1)
+    for side, calls in ((96, 1), (128, 2)):
+        tiled = TiledObjective(net, cfg, content, targets, side=side)
+        assert len(tiled.regions) == 2
+        for shifted in (False, True)[:calls]:
+            cuts = grid((64, 64), side, shifted)
+            assert all(t.window == (slice(0, 64), slice(0, 64)) for t in cuts)
+            xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+            J_whole, terms_whole = whole.backward(xa)
+            J_tiled, terms_tiled = tiled.backward(xb)
+            assert J_tiled.item() == pytest.approx(J_whole.item(), rel=1e-4)
+            for k in ("content", "style", "tv"):
+                assert terms_tiled[k].item() == pytest.approx(terms_whole[k].item(), rel=1e-4), k
+            torch.testing.assert_close(xb.grad, xa.grad, rtol=1e-3, atol=1e-4 * xa.grad.abs().max().item())
+        assert len(cuts) == 4  # the last grid compared had several tiles
+
+
 def test_forced_tiles_paint_end_to_end(tubingen, starry):
     events = list(stylize_iter(tubingen, [starry], Config(size=160, start_size=160, iterations=6, tile_size=128,
                                                           device="cpu")))

@@ -21,7 +21,7 @@ from pathlib import Path
 from . import cache, executors, images, writing
 from .config import Config, ConfigError
 from .engine import DivergedError, OutOfMemory, stylize_iter
-from .events import run_params
+from .events import png_params
 from .reading import ImageError
 
 SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".tif", ".tiff", ".bmp", ".gif")
@@ -132,12 +132,10 @@ def paint_one(job: Job) -> Outcome:
         images.check_writable(job.output)
         event = None
         painting = stylize_iter(job.content, list(job.styles), job.config, image_every=0)
-        for event in painting:
+        for event in painting:  # noqa: B007 (the last event is used below)
             if executors.stopping():
                 return Outcome(job, "cancelled", seconds=time.perf_counter() - start, worker=pid)
-        params = {"content": job.content, "styles": list(job.styles), **run_params(job.config),
-                  "step": event.step, "losses": dict(event.losses)}
-        error = _write(job, painting.current_image(), params)
+        error = _write(job, painting.current_image(), png_params(job.config, job.content, job.styles, event))
     except (ImageError, ConfigError, DivergedError, OutOfMemory, OSError) as e:
         why = str(writing.CannotWrite(job.output, e) if isinstance(e, OSError) else e)
         return Outcome(job, "failed", why, time.perf_counter() - start, worker=pid)

@@ -85,8 +85,14 @@ def layer_style_cost(G_S: Tensor, a_G: Tensor) -> Tensor:
     n_C, n_H, n_W = a_G.shape[-3:]
     if G_S.shape[-2:] != (n_C, n_C):
         raise ValueError(f"style Gram of shape {tuple(G_S.shape)} does not fit {n_C} channels")
-    G_G = gram_matrix(unroll(a_G))
-    return ((_acc(G_S) - G_G) ** 2).sum() / (4 * n_C**2 * (n_H * n_W) ** 2)
+    return gram_cost(G_S, gram_matrix(unroll(a_G)), n_C, n_H * n_W)
+
+
+def gram_cost(G_S: Tensor, G_G: Tensor, n_C: int, n: int | Tensor) -> Tensor:
+    """``1/(4·n_C²·n²) · Σ_k Σ_k' (G^S_kk' − G^G_kk')²``: a layer's style cost from the Gram
+    matrices themselves, ``n`` the positions (or mask weight) ``G^G`` sums over. Painting in tiles
+    sums ``G^G`` over the tiles first (``tiles.TiledObjective``)."""
+    return ((_acc(G_S) - G_G) ** 2).sum() / (4 * n_C**2 * n**2)
 
 
 def style_target(a_S: Tensor, n_H: int, n_W: int) -> Tensor:
@@ -143,10 +149,8 @@ def guided_layer_style_cost(G_S: Tensor, a_G: Tensor, m: Tensor) -> Tensor:
     m: the region's mask at this layer's size, ``(1, 1, n_H, n_W)`` in [0, 1]. With ``m ≡ 1`` this
     is ``layer_style_cost``.
     """
-    n_C = a_G.shape[-3]
     n_m = _acc(m).sum().clamp(min=1.0)
-    G_G = gram_matrix(unroll(_acc(a_G) * _acc(m)))
-    return ((_acc(G_S) - G_G) ** 2).sum() / (4 * n_C**2 * n_m**2)
+    return gram_cost(G_S, gram_matrix(unroll(_acc(a_G) * _acc(m))), a_G.shape[-3], n_m)
 
 
 def mean_cov(a: Tensor, m: Tensor | None = None) -> tuple[Tensor, Tensor]:

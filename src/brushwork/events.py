@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,8 +65,32 @@ class Result:
     def save(self, path, params: dict | None = None) -> Path:
         """Write the image (atomically); PNGs carry ``params`` or, by default, the config."""
         if params is None:
-            params = {**run_params(self.config), "step": self.steps, "losses": dict(self.losses)}
+            params = png_params(self.config, progress=Progress(self.steps, self.steps, self.losses, self.elapsed))
         return images.save(self.image, path, params)
+
+
+def png_params(config: Config, content=None, styles=(), progress: Progress | None = None, **extra) -> dict:
+    """What a PNG records of how it was made (the one place for the CLI, batch, the studio and
+    ``Result.save``): the version and config, the content's and styles' names when given, the step
+    and losses (and seconds) of ``progress`` (step 0 without one), and ``extra``."""
+    params = run_params(config)
+    if content is not None:
+        params.update(content=str(content), styles=[str(s) for s in styles])
+    params.update(step=progress.step if progress else 0, losses=finite(dict(progress.losses)) if progress else {})
+    if progress is not None:
+        params["elapsed"] = round(progress.elapsed, 3)
+    return {**params, **extra}
+
+
+def finite(value):
+    """``value`` with every float that is not finite replaced by None: JSON has no NaN."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
 
 
 def run_params(config: Config) -> dict:

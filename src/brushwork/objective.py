@@ -9,8 +9,8 @@ notes' formulas.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -87,37 +87,45 @@ class StyleTargets:
                     region.gram[layer] = sum(w * statistics[i][layer] for i, w in members)
                 else:
                     stats = [statistics[i][layer] for i, _ in members]
-                    mu = sum(w * st[0] for (_, w), st in zip(members, stats))
-                    Sigma = sum(w * st[1] for (_, w), st in zip(members, stats))
+                    mu = sum(w * st[0] for (_, w), st in zip(members, stats, strict=False))
+                    Sigma = sum(w * st[1] for (_, w), st in zip(members, stats, strict=False))
                     region.w2[layer] = (mu, costs.sqrtm_psd(Sigma))
             self.regions.append(region)
 
-    def window(self, layers: Sequence[str], box: tuple[int, int, int, int] | None) -> list[_Region]:
-        """The regions with their masks cut to ``box`` = (top, left, height, width) and brought to
-        each layer's size."""
-        out = []
-        for r in self.regions:
-            m = r.mask
-            if m is not None and box is not None:
-                y, x, h, w = box
-                m = m[..., y:y + h, x:x + w]
-            out.append(_Region(mask=m, masks={l: None if m is None else _downsample(m, l) for l in layers},
-                               gram=r.gram, w2=r.w2))
-        return out
+    def at(self, layers: Sequence[str]) -> list[_Region]:
+        """The regions that cover some of the picture, with their masks brought to each layer's size."""
+        return [_Region(mask=r.mask, masks={l: None if r.mask is None else _downsample(r.mask, l) for l in layers},
+                        gram=r.gram, w2=r.w2)
+                for r in self.regions if r.mask is None or r.mask.sum() > 0]
+
+
+def masked(a: Tensor, m: Tensor | None) -> Tensor:
+    """Activations ``a`` inside a region's mask ``m`` at their layer's size (None: everywhere)."""
+    return a if m is None else a * m
+
+
+def gram_region_cost(r: _Region, layer: str, G_G: Tensor, n_C: int, N: int) -> Tensor:
+    """One region's Gram cost at ``layer``: ``G_G`` is the Gram of the picture's activations inside
+    the region (``masked``), ``N`` the layer's positions. A masked region is compared as a guided
+    Gram (``costs.guided_layer_style_cost``) and counts in proportion to its area, so full
+    coverage gives the plain cost."""
+    m = r.masks[layer]
+    if m is None:
+        return costs.gram_cost(r.gram[layer] * N, G_G, n_C, N)
+    n_m = m.float().sum()  # (the normalization never divides by less than one position)
+    return costs.gram_cost(r.gram[layer] * n_m, G_G, n_C, n_m.clamp(min=1.0)) * (n_m / N)
 
 
 class Objective:
-    """``objective(x) -> (J, terms)`` for a generated image ``x`` of the content's size.
-    ``box`` says which window of the whole picture ``content`` (and so ``x``) is, for tiles."""
+    """``objective(x) -> (J, terms)`` for a generated image ``x`` of the content's size."""
 
-    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets,
-                 box: tuple[int, int, int, int] | None = None):
+    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets):
         self.net, self.cfg = net, config
         self.lambdas = config.lambdas
         self.layers = (config.content_layer, *config.style_layers)
         with torch.no_grad():
             self.a_C = net(content, [config.content_layer])[config.content_layer]
-        self.regions = [r for r in targets.window(config.style_layers, box) if r.mask is None or r.mask.sum() > 0]
+        self.regions = targets.at(config.style_layers)
 
     def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``J(x)``, its gradient left in ``x.grad``, and the weighted terms (all detached)."""
@@ -138,7 +146,8 @@ class Objective:
             if cfg.normalize_gradients:
                 a = _NormalizeGrad.apply(a, cfg.style_weight * self.lambdas[layer])
             # A tile outside every region has no style to match: its style cost is zero.
-            J_layers[layer] = sum((self._region_cost(r, layer, a) for r in self.regions), a.new_zeros((), dtype=torch.float32))
+            zero = a.new_zeros((), dtype=torch.float32)
+            J_layers[layer] = sum((self._region_cost(r, layer, a) for r in self.regions), zero)
         J_style = costs.style_cost(J_layers, self.lambdas)
         J_tv = costs.tv_cost(x)
         J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + cfg.tv_weight * J_tv
@@ -152,11 +161,7 @@ class Objective:
             mu, sqrt_Sigma = r.w2[layer]
             J = costs.layer_style_cost_w2(mu, sqrt_Sigma, a, m)
             return J if m is None else J * (m.sum() / (n_H * n_W))
-        if m is None:
-            return costs.layer_style_cost(r.gram[layer] * (n_H * n_W), a)
-        n_m = m.sum()
-        # A region's cost counts in proportion to its area, so full coverage gives the plain cost.
-        return costs.guided_layer_style_cost(r.gram[layer] * n_m, a, m) * (n_m / (n_H * n_W))
+        return gram_region_cost(r, layer, costs.gram_matrix(costs.unroll(masked(a, m))), a.shape[-3], n_H * n_W)
 
 
 def _downsample(mask: Tensor, layer: str) -> Tensor:

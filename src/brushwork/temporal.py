@@ -71,17 +71,24 @@ def consistency(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Temporal:
-    """What painting frame t needs from frame t−1: ``w`` the previous painted frame warped onto
-    this one ``(1, 3, H, W)``, ``c`` its weights ``(1, 1, H, W)``, and the cost's weight."""
+    """What painting frame t needs from frame t−1, as the engine's ``scales.Hook``: ``init`` the
+    picture to start from ``(1, 3, H, W)``, ``w`` the previous painted frame warped onto this one
+    ``(1, 3, H, W)``, ``c`` its weights ``(1, 1, H, W)``, and the temporal cost's weight."""
 
+    init: Tensor
     w: Tensor
     c: Tensor
     weight: float
 
-    def at(self, objective, hw: tuple[int, int], device) -> TemporalObjective:
+    def start(self, content: Tensor) -> Tensor:
+        """``init`` at the size of ``content`` (the photo at the scale's size), on its device."""
+        return images.resize(self.init.float(), tuple(content.shape[-2:])).to(content.device).clone()
+
+    def wrap(self, objective, content: Tensor) -> TemporalObjective:
         """The objective of one scale with the temporal cost added, ``w`` and ``c`` at its size."""
-        w = images.resize(self.w, hw).to(device).clone()  # never the picture being optimized
-        c = torch.nn.functional.interpolate(self.c, size=hw, mode="nearest").to(device)  # stays 0 or 1
+        hw = tuple(content.shape[-2:])
+        w = images.resize(self.w, hw).to(content.device).clone()  # never the picture being optimized
+        c = torch.nn.functional.interpolate(self.c, size=hw, mode="nearest").to(content.device)  # stays 0 or 1
         return TemporalObjective(objective, w, c, self.weight)
 
 
@@ -100,10 +107,10 @@ class TemporalObjective:
 
 
 def between(prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, weight: float,
-            method: str = "dis") -> tuple[Tensor, Temporal]:
-    """(the picture to start ``frame`` from: the previous painted frame warped onto it, the photo
-    where that frame saw nothing; the ``Temporal`` for painting ``frame``). Frames are
-    ``(H, W, 3)`` uint8 at the painted size."""
+            method: str = "dis") -> Temporal:
+    """The ``Temporal`` for painting ``frame``; it starts from the previous painted frame warped onto
+    it, and from the photo where that frame saw nothing. Frames are ``(H, W, 3)`` uint8 at the
+    painted size."""
     back, fwd = flow(frame, prev_frame, method), flow(prev_frame, frame, method)
     painted = prev_painted[0].permute(1, 2, 0).numpy().astype(np.float32)
     warped = torch.from_numpy(warp(painted, back)).permute(2, 0, 1)[None].clamp(0, 1).contiguous()
@@ -111,7 +118,7 @@ def between(prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, wei
     # Where nothing of frame t−1 is seen (occluded, or new at the edge in a pan) the warp has only
     # smeared its neighbours; start from the photo there, as a first frame does.
     start = c * warped + (1 - c) * images.from_uint8(frame)
-    return start, Temporal(warped, c, weight)
+    return Temporal(start, warped, c, weight)
 
 
 def flicker(frames: list[np.ndarray], painted: list[np.ndarray], method: str = "dis") -> float:

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from .costs import gram_matrix, style_cost, total_cost, tv_cost, unroll
+from .costs import content_cost, gram_matrix, style_cost, total_cost, tv_cost, unroll
 from .layers import downsampling
+from .objective import gram_region_cost, masked
 
 # Bytes per pixel of one float32 step through VGG19 up to relu5_1 (forward activations kept for
 # backward, and their gradients), measured: 1.1 GB at 512×384, 2.6 GB at 1024×768, less ~0.6 GB base.
@@ -102,22 +103,28 @@ def grid(hw: tuple[int, int], side: int, shifted: bool) -> list[Tile]:
     core = max(ALIGN, (side - 2 * halo) // ALIGN * ALIGN)
     shift = core // 2 // ALIGN * ALIGN if shifted else 0
     rows, cols = _cuts(hw[0], core, shift), _cuts(hw[1], core, shift)
-    return [Tile(t, b, l, r, halo, hw) for t, b in zip(rows, rows[1:]) for l, r in zip(cols, cols[1:])]
+    return [Tile(t, b, l, r, halo, hw) for t, b in zip(rows, rows[1:], strict=False)
+            for l, r in zip(cols, cols[1:], strict=False)]
 
 
 class TiledObjective:
     """The whole picture's cost and its gradient, computed tile by tile (see the module docstring).
     ``backward(x)`` leaves the gradient in ``x.grad`` and returns ``(J, terms)`` like
     ``Objective.backward``. Gram statistics only: w2 and gradient normalization need the whole
-    picture at once."""
+    picture at once. The costs are those of ``costs``, taken of the summed Grams; their gradient
+    with respect to each Gram (by autograd) then weighs each tile's own Gram in the second pass."""
 
     def __init__(self, net, config, content: Tensor, targets, side: int):
         self.net, self.cfg, self.content, self.side = net, config, content, side
         self.hw = tuple(content.shape[-2:])
         self.lambdas = config.lambdas
-        self.regions = [r for r in targets.window(config.style_layers, None) if r.mask is None or r.mask.sum() > 0]
+        self.regions = targets.at(config.style_layers)
         self._a_C: dict[Tile, Tensor] = {}
         self._calls = 0
+
+    def _positions(self, layer: str) -> int:
+        d = downsampling(layer)
+        return (self.hw[0] >> d) * (self.hw[1] >> d)
 
     def _content_core(self, tile: Tile) -> Tensor:
         if tile not in self._a_C:
@@ -128,60 +135,61 @@ class TiledObjective:
             self._a_C[tile] = a[(..., *tile.core_at(d))].clone()
         return self._a_C[tile]
 
-    def _masked(self, a: Tensor, r, layer: str, tile: Tile) -> Tensor:
-        m = r.masks[layer]
-        return a if m is None else a * m[(..., *tile.core_of_picture_at(downsampling(layer)))]
+    def _grams(self, acts: dict[str, Tensor], tile: Tile) -> dict[tuple[int, str], Tensor]:
+        """Each region's Gram of the tile's core at each style layer."""
+        out = {}
+        for l in self.cfg.style_layers:
+            core = acts[l][(..., *tile.core_at(downsampling(l)))]
+            for i, r in enumerate(self.regions):
+                m = r.masks[l]
+                m = None if m is None else m[(..., *tile.core_of_picture_at(downsampling(l)))]
+                out[i, l] = gram_matrix(unroll(masked(core, m)))[0]
+        return out
+
+    def _style(self, G: dict[tuple[int, str], Tensor]) -> tuple[Tensor, dict[tuple[int, str], Tensor]]:
+        """(J_style of the whole picture's Grams ``G``, the gradient of β·J_style with respect to each)."""
+        J_layers = {l: sum((gram_region_cost(r, l, G[i, l].requires_grad_(True), G[i, l].shape[-1],
+                                             self._positions(l)) for i, r in enumerate(self.regions)),
+                           torch.zeros((), device=self.content.device))
+                    for l in self.cfg.style_layers}
+        J_style = style_cost(J_layers, self.lambdas)
+        if not G:  # no region covers the picture: no style to match
+            return J_style, {}
+        D = torch.autograd.grad(self.cfg.style_weight * J_style, list(G.values()))
+        return J_style.detach(), dict(zip(G, D, strict=False))
+
+    def _tile_backward(self, x: Tensor, t: Tile, D: dict[tuple[int, str], Tensor]) -> Tensor:
+        """Adds the tile's share of the gradient to ``x.grad``; returns its share of J_content."""
+        xt = x[(..., *t.window)].detach().requires_grad_(True)
+        acts = self.net(xt, (self.cfg.content_layer, *self.cfg.style_layers))
+        a_G = acts[self.cfg.content_layer][(..., *t.core_at(downsampling(self.cfg.content_layer)))]
+        # The core's content cost, a mean over its positions, as its share of the whole picture's mean.
+        J_c = content_cost(self._content_core(t), a_G) * (a_G.shape[-2] * a_G.shape[-1]
+                                                           / self._positions(self.cfg.content_layer))
+        g = self._grams(acts, t)
+        # Σ ∂J/∂G · G_tile back-propagates the style cost's gradient through this tile's Grams.
+        surrogate = self.cfg.content_weight * J_c + sum((D[k] * g[k]).sum() for k in D)
+        surrogate.backward()
+        x.grad[(..., *t.window)] += xt.grad
+        return J_c.detach()
 
     def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
-        cfg, layers = self.cfg, cfg_layers(self.cfg)
+        cfg = self.cfg
         tiles = grid(self.hw, self.side, shifted=bool(self._calls % 2))
         self._calls += 1
-        G = {}
+        G: dict[tuple[int, str], Tensor] = {}
         with torch.no_grad():  # pass 1: the whole picture's Grams, summed over cores
             for t in tiles:
-                acts = self.net(x[(..., *t.window)], cfg.style_layers)
-                for l in cfg.style_layers:
-                    core = acts[l][(..., *t.core_at(downsampling(l)))]
-                    for i, r in enumerate(self.regions):
-                        g = gram_matrix(unroll(self._masked(core, r, l, t)))[0]
-                        G[i, l] = G[i, l] + g if (i, l) in G else g
-        J_layers, D = {}, {}
-        for l in cfg.style_layers:
-            n_C = G[0, l].shape[0]
-            N = (self.hw[0] >> downsampling(l)) * (self.hw[1] >> downsampling(l))
-            J_layers[l] = torch.zeros((), device=x.device)
-            for i, r in enumerate(self.regions):
-                n = N if r.masks[l] is None else float(r.masks[l].sum())
-                diff = r.gram[l] * n - G[i, l]
-                J_layers[l] = J_layers[l] + (diff**2).sum() / (4 * n_C**2 * n**2) * (n / N)
-                D[i, l] = -2 * diff / (4 * n_C**2 * n**2) * (n / N)  # ∂J/∂G^G, symmetric
-        J_style = style_cost(J_layers, self.lambdas)
-        grad = torch.zeros_like(x)
-        J_content = torch.zeros((), device=x.device)
-        d_c = downsampling(cfg.content_layer)
-        N_c = (self.hw[0] >> d_c) * (self.hw[1] >> d_c)
-        for t in tiles:  # pass 2: each tile's share of the gradient
-            xt = x[(..., *t.window)].detach().requires_grad_(True)
-            acts = self.net(xt, layers)
-            a_G = acts[cfg.content_layer][(..., *t.core_at(d_c))]
-            Jc = ((self._content_core(t).float() - a_G.float()) ** 2).sum() / (4 * N_c * a_G.shape[-3])
-            surrogate = cfg.content_weight * Jc
-            for l in cfg.style_layers:
-                core = acts[l][(..., *t.core_at(downsampling(l)))]
-                for i, r in enumerate(self.regions):
-                    g = gram_matrix(unroll(self._masked(core, r, l, t)))[0]
-                    surrogate = surrogate + cfg.style_weight * self.lambdas[l] * (D[i, l] * g).sum()
-            surrogate.backward()
-            grad[(..., *t.window)] += xt.grad
-            J_content = J_content + Jc.detach()
+                for k, g in self._grams(self.net(x[(..., *t.window)], cfg.style_layers), t).items():
+                    G[k] = G[k] + g if k in G else g
+        J_style, D = self._style(G)
+        if x.grad is None:
+            x.grad = torch.zeros_like(x)
+        J_content = sum(self._tile_backward(x, t, D) for t in tiles)  # pass 2: each tile's share of the gradient
         x_tv = x.detach().requires_grad_(True)
-        J_tv = tv_cost(x_tv)
-        (cfg.tv_weight * J_tv).backward()
-        x.grad = grad + x_tv.grad if x.grad is None else x.grad + grad + x_tv.grad
-        J = total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + cfg.tv_weight * J_tv.detach()
+        J_tv = cfg.tv_weight * tv_cost(x_tv)
+        J_tv.backward()
+        x.grad += x_tv.grad
+        J = total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + J_tv.detach()
         return J, {"content": cfg.content_weight * J_content, "style": cfg.style_weight * J_style,
-                   "tv": cfg.tv_weight * J_tv.detach()}
-
-
-def cfg_layers(cfg) -> tuple[str, ...]:
-    return (cfg.content_layer, *cfg.style_layers)
+                   "tv": J_tv.detach()}

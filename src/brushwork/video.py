@@ -110,11 +110,11 @@ def paint_frames(frames: Iterable[np.ndarray], styles: Sequence, config: Config,
 def _paint_frame(frame, prev_frame, prev, styles, config: Config, options: VideoOptions):
     h, w = frame.shape[:2]
     cfg = config.replace(size=max(h, w), start_size=max(h, w), scales=None)  # one scale: the init is already fine
-    init, temporal = None, None
+    hook = None
     if prev is not None and options.temporal_weight > 0:
-        init, temporal = between(prev_frame, frame, prev, options.temporal_weight, options.flow)
+        hook = between(prev_frame, frame, prev, options.temporal_weight, options.flow)
         cfg = cfg.replace(iterations=options.frame_iterations or cfg.iterations)
-    painting = stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, init=init, temporal=temporal)
+    painting = stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, hook=hook)
     for _ in painting:
         if executors.stopping():
             return None

@@ -15,7 +15,8 @@ from pathlib import Path
 from .. import checkpoint, flags, images, writing
 from ..config import Config, ConfigError
 from ..data import STARRY_NIGHT, TUBINGEN
-from ..engine import DivergedError, OutOfMemory, Painting, run_params, stylize_iter
+from ..engine import DivergedError, OutOfMemory, Painting, stylize_iter
+from ..events import png_params
 from ..writing import CannotWrite, saying
 from .common import EXIT_FAILED, EXIT_OK, Bar, add_config_flags, add_quiet, config_from_args, outcome
 
@@ -61,10 +62,7 @@ def run_demo(ns: argparse.Namespace) -> int:
 
 
 def _params(config: Config, content, styles, event=None) -> dict:
-    params = {"content": str(content), "styles": [str(s) for s in styles], **run_params(config)}
-    if event is not None:
-        params.update(step=event.step, losses=event.losses, elapsed=round(event.elapsed, 3))
-    return params
+    return png_params(config, content, styles, event)
 
 
 def checkpoint_path(output: Path) -> Path:

@@ -25,14 +25,16 @@ from starlette.concurrency import run_in_threadpool
 from .. import images
 from ..config import Config, ConfigError
 from ..engine import Painting, stylize_iter
-from ..presets import describe, load_preset, names as preset_names
+from ..events import finite
+from ..presets import describe, load_preset
+from ..presets import names as preset_names
 from .errors import Refused, too_big
 from .guard import Guard
-from .jobs import TERMINAL, Job, Spec, finite
-from .workers import JobQueue, QueueFull
+from .jobs import TERMINAL, Job, Spec
 from .schema import MAX_SCALES, Checker
 from .settings import Settings
 from .uploads import CLIENT_COOKIE, Upload, UploadStore, clean_name, client_of, new_id
+from .workers import JobQueue, QueueFull
 
 STATIC = Path(__file__).parent / "static"
 MAX_JOB_BYTES = 64 * 2**10  # a job's JSON; a real one is well under 2 KiB
@@ -57,95 +59,114 @@ def _json(content) -> str:
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    settings = settings or Settings()
-    uploads = UploadStore(settings.max_bytes, settings.max_pixels, settings.max_size)
-    checker = Checker(settings)
-    starting = threading.Lock()
-    receiving, decoding, encoding = (asyncio.Semaphore(n) for n in (UPLOADS_AT_ONCE, DECODES, ENCODES))
-    streams = _Streams()
+    """The studio's web application (its ``state`` holds the settings, uploads, queue and ``stop``)."""
+    return Studio(settings or Settings()).app
 
-    async def stop():
+
+class Studio:
+    """The studio: the upload store, the job queue (started on first use, so importing or testing
+    the app costs no threads), the limits on work at once, and one named handler per route."""
+
+    def __init__(self, settings: Settings):
+        self.settings, self.checker = settings, Checker(settings)
+        self.uploads = UploadStore(settings.max_bytes, settings.max_pixels, settings.max_size)
+        self._starting = threading.Lock()
+        self._receiving, self._decoding, self._encoding = (asyncio.Semaphore(n)
+                                                            for n in (UPLOADS_AT_ONCE, DECODES, ENCODES))
+        self._streams = _Streams()
+        self.app = app = FastAPI(title="brushwork studio", lifespan=self._lifespan, docs_url=None, redoc_url=None,
+                                 openapi_url=None, default_response_class=StrictJSON)
+        app.state.settings, app.state.uploads, app.state.queue, app.state.stop = settings, self.uploads, None, self.stop
+        app.add_middleware(Guard, hosts=settings.hosts(), origins=settings.origins())
+        app.add_exception_handler(Refused, self.refused)
+        app.add_exception_handler(QueueFull, self.busy)
+        get = functools.partial(app.add_api_route, methods=["GET", "HEAD"])
+        get("/", self.index, include_in_schema=False)
+        get("/api/presets", self.presets)
+        app.add_api_route("/api/uploads", self.upload, methods=["POST"], status_code=201)
+        get("/api/uploads/{upload_id}/thumbnail", self.thumbnail)
+        app.add_api_route("/api/jobs", self.submit, methods=["POST"], status_code=201)
+        get("/api/jobs", self.gallery)
+        get("/api/jobs/{job_id}", self.state)
+        app.add_api_route("/api/jobs/{job_id}", self.cancel, methods=["DELETE"], status_code=202)
+        get("/api/jobs/{job_id}/events", self.events)
+        get("/api/jobs/{job_id}/preview", self.preview)
+        get("/api/jobs/{job_id}/result.png", self.result)
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    # -- the studio's life -------------------------------------------------------------------
+    async def stop(self) -> None:
         """The studio is stopping: every job ends (running ones within STOP_GRACE), and with it
         every event stream, after its last event."""
-        if app.state.queue is not None:
-            await run_in_threadpool(app.state.queue.close, STOP_GRACE)
+        if self.app.state.queue is not None:
+            await run_in_threadpool(self.app.state.queue.close, STOP_GRACE)
         # Not a guess at how long that takes: each stream says when it has sent its last event.
         with contextlib.suppress(asyncio.TimeoutError):
-            await asyncio.wait_for(streams.idle(), STREAMS_WAIT)
+            await asyncio.wait_for(self._streams.idle(), STREAMS_WAIT)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app):
+    async def _lifespan(self, app: FastAPI):
         yield
-        await stop()
+        await self.stop()
 
-    app = FastAPI(title="brushwork studio", lifespan=lifespan, docs_url=None, redoc_url=None, openapi_url=None,
-                  default_response_class=StrictJSON)
-    app.state.settings, app.state.uploads, app.state.queue, app.state.stop = settings, uploads, None, stop
-    app.add_middleware(Guard, hosts=settings.hosts(), origins=settings.origins())
-    get = functools.partial(app.api_route, methods=["GET", "HEAD"])
+    def jobs(self) -> JobQueue:
+        with self._starting:
+            if self.app.state.queue is None:
+                self.app.state.queue = JobQueue(self.settings.workers, self.settings.queue)
+            return self.app.state.queue
 
-    def jobs() -> JobQueue:  # started on first use, so importing or testing the app costs no threads
-        with starting:
-            if app.state.queue is None:
-                app.state.queue = JobQueue(settings.workers, settings.queue)
-            return app.state.queue
-
-    def job(job_id: str) -> Job:
+    def job(self, job_id: str) -> Job:
         try:
-            return jobs().get(job_id)
+            return self.jobs().get(job_id)
         except KeyError:
             raise Refused(404, "no such job (the studio keeps jobs until it stops)") from None
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, e: Refused):
+    async def refused(self, request: Request, e: Refused) -> StrictJSON:
         return StrictJSON({"detail": str(e)}, status_code=e.status)
 
-    @app.exception_handler(QueueFull)
-    async def busy(request: Request, e: QueueFull):
+    async def busy(self, request: Request, e: QueueFull) -> StrictJSON:
         return StrictJSON({"detail": str(e)}, status_code=429)
 
-    @get("/", include_in_schema=False)
-    async def index(request: Request):
+    # -- the page, presets and uploads -------------------------------------------------------
+    async def index(self, request: Request):
         response = FileResponse(STATIC / "index.html", headers={"Cache-Control": "no-cache"})
         if not client_of(request.cookies.get(CLIENT_COOKIE)):  # who the page is, for the upload quota
             response.set_cookie(CLIENT_COOKIE, new_id(), httponly=True, samesite="strict")
         return response
 
-    @get("/api/presets")
-    async def presets():
+    async def presets(self):
+        s = self.settings
         described = {name: {"description": describe(name), "options": dataclasses.asdict(load_preset(name))}
                      for name in preset_names()}
-        limits = {"max_size": settings.max_size, "max_iterations": settings.max_iterations,
-                  "max_styles": settings.max_styles, "max_scales": MAX_SCALES,
-                  "max_upload_bytes": settings.max_bytes, "max_pixels": settings.max_pixels}
+        limits = {"max_size": s.max_size, "max_iterations": s.max_iterations, "max_styles": s.max_styles,
+                  "max_scales": MAX_SCALES, "max_upload_bytes": s.max_bytes, "max_pixels": s.max_pixels}
         return {"defaults": dataclasses.asdict(Config()), "presets": described, "limits": limits}
 
-    @app.post("/api/uploads", status_code=201)
-    async def upload(request: Request, name: str = "upload"):
-        async with receiving:
-            data = await _body(request, uploads.max_bytes, functools.partial(uploads.too_big, name))
+    async def upload(self, request: Request, name: str = "upload"):
+        async with self._receiving:
+            data = await _body(request, self.uploads.max_bytes, functools.partial(self.uploads.too_big, name))
             if not data:
                 raise Refused(422, f"{clean_name(name)}: the upload is empty")
-            async with decoding:
-                found = await run_in_threadpool(uploads.add, data, name, client_of(request.cookies.get(CLIENT_COOKIE)))
+            client = client_of(request.cookies.get(CLIENT_COOKIE))
+            async with self._decoding:
+                found = await run_in_threadpool(self.uploads.add, data, name, client)
         return found.info()
 
-    @get("/api/uploads/{upload_id}/thumbnail")
-    async def thumbnail(upload_id: str):
+    async def thumbnail(self, upload_id: str):
         try:
-            return Response(uploads.get(upload_id).thumbnail, media_type="image/jpeg")
+            return Response(self.uploads.get(upload_id).thumbnail, media_type="image/jpeg")
         except KeyError:
             raise Refused(404, "no such upload") from None
 
-    @app.post("/api/jobs", status_code=201)
-    async def submit(request: Request):
-        order = checker.parse(await _body(request, MAX_JOB_BYTES, JOB_TOO_BIG))
-        queue = jobs()
+    # -- jobs --------------------------------------------------------------------------------
+    async def submit(self, request: Request):
+        order = self.checker.parse(await _body(request, MAX_JOB_BYTES, JOB_TOO_BIG))
+        queue = self.jobs()
         queue.check_room()  # a full queue answers before any picture is touched
-        found = _uploads(order, uploads)
-        config = checker.config(order)
+        found = _uploads(order, self.uploads)
+        config = self.checker.config(order)
         make = functools.partial(_painting, found[0], found[1:], config)
-        async with decoding:  # the engine checks the inputs now; the job reads them again when it starts
+        async with self._decoding:  # the engine checks the inputs now; the job reads them again when it starts
             try:
                 await run_in_threadpool(make)
             except (ConfigError, images.ImageError) as e:
@@ -153,48 +174,39 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         spec = Spec(found[0].id, tuple(u.id for u in found[1:]), tuple(u.name for u in found), config, order.preset)
         return queue.submit(spec, make).snapshot()
 
-    @get("/api/jobs")
-    async def gallery():
-        return [j.snapshot() for j in reversed(jobs().jobs())]
+    async def gallery(self):
+        return [j.snapshot() for j in reversed(self.jobs().jobs())]
 
-    @get("/api/jobs/{job_id}")
-    async def state(job_id: str):
-        return job(job_id).snapshot()
+    async def state(self, job_id: str):
+        return self.job(job_id).snapshot()
 
-    @app.delete("/api/jobs/{job_id}", status_code=202)
-    async def cancel(job_id: str):
-        j = job(job_id)
+    async def cancel(self, job_id: str):
+        j = self.job(job_id)
         j.cancel()
         return j.snapshot()
 
-    @get("/api/jobs/{job_id}/events")
-    async def events(job_id: str, request: Request):
-        j = job(job_id)
+    async def events(self, job_id: str, request: Request):
+        j = self.job(job_id)
         headers = {"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
         if request.method == "HEAD":
             return Response(media_type="text/event-stream", headers=headers)
-        return StreamingResponse(streams.follow(j), media_type="text/event-stream", headers=headers)
+        return StreamingResponse(self._streams.follow(j), media_type="text/event-stream", headers=headers)
 
-    @get("/api/jobs/{job_id}/preview")
-    async def preview(job_id: str):
-        j = job(job_id)
+    async def preview(self, job_id: str):
+        j = self.job(job_id)
         await j.preview()
-        async with encoding:
+        async with self._encoding:
             data, step = await run_in_threadpool(j.jpeg)
         if data is None:
             raise Refused(409, "no picture yet: the job has not made its first step")
         return Response(data, media_type="image/jpeg", headers={"Cache-Control": "no-store", "X-Step": str(step)})
 
-    @get("/api/jobs/{job_id}/result.png")
-    async def result(job_id: str):
-        png = job(job_id).png
+    async def result(self, job_id: str):
+        png = self.job(job_id).png
         if png is None:
             raise Refused(404, "this job has no picture (yet)")
         return Response(png, media_type="image/png",
                         headers={"Content-Disposition": f'attachment; filename="brushwork-{job_id[:8]}.png"'})
-
-    app.mount("/static", StaticFiles(directory=STATIC), name="static")
-    return app
 
 
 class _Streams:

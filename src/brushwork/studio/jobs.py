@@ -11,18 +11,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import math
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from torch import Tensor
 
 from .. import images
 from ..config import Config
 from ..engine import Painting
-from ..events import Progress, run_params
+from ..events import Progress, png_params
 from .uploads import new_id
 
 TERMINAL = ("done", "cancelled", "failed")
@@ -42,17 +41,6 @@ class Spec:
         """What the page needs to open the job again: inputs, preset and every option."""
         return {"content": self.content, "styles": list(self.styles), "names": list(self.names), "preset": self.preset,
                 "options": dataclasses.asdict(self.config)}
-
-
-def finite(value):
-    """``value`` with every float that is not finite replaced by None: JSON has no NaN."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
 
 
 class Job:
@@ -126,9 +114,8 @@ class Job:
         png = jpeg = None
         ev = self._event
         if image is not None and self.state not in TERMINAL:
-            params = {"content": self.spec.names[0], "styles": list(self.spec.names[1:]),
-                      **run_params(self.spec.config), "step": ev.step if ev else 0,
-                      "losses": finite(dict(ev.losses)) if ev else {}, "studio": {"state": state}}
+            params = png_params(self.spec.config, self.spec.names[0], self.spec.names[1:], ev,
+                                studio={"state": state})
             png, jpeg = images.encode(image, "PNG", params), images.encode(image, "JPEG")
         with self._cond:
             self._painting = None  # frees the inputs and the network's activations

@@ -18,7 +18,8 @@ from typing import Annotated, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
 
 from ..config import Config, ConfigError
-from ..presets import load_preset, names as preset_names
+from ..presets import load_preset
+from ..presets import names as preset_names
 from .errors import Refused
 from .settings import Settings
 

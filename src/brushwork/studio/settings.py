@@ -66,7 +66,8 @@ class Settings:
         """The page's own origins, scheme, host and port exact (the port left out only where it is
         http's 80, as browsers send it): a POST or DELETE from any other is refused."""
         names = self._names()
-        return {f"http://{n}:{self.port}" for n in names} | ({f"http://{n}" for n in names} if self.port == 80 else set())
+        bare = {f"http://{n}" for n in names} if self.port == 80 else set()
+        return {f"http://{n}:{self.port}" for n in names} | bare
 
     def _names(self) -> set[str]:
         names = {self.host, *self.allow_hosts}

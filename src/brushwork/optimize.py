@@ -1,0 +1,43 @@
+"""One optimizer step of a scale: the optimizer (L-BFGS or Adam) and a step that reports the losses
+of the picture it started from and whether everything stayed finite."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from .config import Config
+from .lbfgs import LBFGS
+
+
+def optimizer(config: Config, x: Tensor, steps: int, lr_scale: float = 1.0):
+    if config.optimizer == "adam":
+        return torch.optim.Adam([x], lr=config.lr * lr_scale)
+    # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
+    # (fewer when the scale has fewer steps: memory); no early stop, no line search.
+    return LBFGS(x, lr=config.lr, history=min(100, steps))
+
+
+def step(opt, objective, x: Tensor, clamp: bool) -> tuple[dict[str, float], bool, Tensor]:
+    """One step of ``opt`` on ``objective`` (Adam's steps ``clamp`` the pixels to [0, 1]): (the losses
+    at the picture it started from, whether all was finite, that picture)."""
+    terms: dict[str, Tensor] = {}
+    before = x.detach().clone()  # the losses belong to this picture, not the one the step makes
+
+    def closure() -> Tensor:
+        opt.zero_grad(set_to_none=True)
+        J, parts = objective.backward(x)
+        terms.update(parts, total=J)
+        return J
+
+    opt.step(closure)
+    with torch.no_grad():
+        if clamp:
+            x.clamp_(0, 1)  # Adam steps stay in the valid pixel range; L-BFGS keeps its curvature pairs.
+        finite = torch.isfinite(x).all() & torch.isfinite(x.grad).all()
+        # One device-to-host copy for all the terms and the check, not one per term.
+        values = torch.stack([*(v.float() for v in terms.values()), finite.float()]).tolist()
+    losses = dict(zip(terms, values[:-1], strict=False))
+    return losses, values[-1] == 1.0 and all(math.isfinite(v) for v in values[:-1]), before
