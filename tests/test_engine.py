@@ -130,14 +130,14 @@ def test_schedule_and_steps():
     assert Config(size=1024, scales=(300, 600)).schedule() == [300, 600, 1024]
     with pytest.raises(ConfigError, match="above --size"):
         Config(size=512, scales=(256, 1024))
-    assert Config(size=2048, iterations=300).steps() == [300, 300, 75, 19]
+    assert Config(size=2048, iterations=300, coarse_iterations=None).steps() == [300, 300, 75, 19]  # None: iterations
     assert Config(size=2048, iterations=320, coarse_iterations=40).steps() == [40, 40, 10, 20]
     assert Config(size=512, iterations=80, coarse_iterations=50).steps() == [50, 80]
     assert Config(size=200, iterations=80, coarse_iterations=50).steps() == [80]  # one scale: the last
 
 
 def test_coarse_to_fine_events_say_the_scale(tubingen, starry):
-    events = list(stylize_iter(tubingen, [starry], Config(size=96, start_size=48, iterations=4, device="cpu")))
+    events = list(stylize_iter(tubingen, [starry], Config(size=96, start_size=48, iterations=4, coarse_iterations=4, device="cpu")))
     assert [(e.scale, e.size) for e in events] == [(0, 48)] * 4 + [(1, 96)] * 4
     assert events[-1].iterations == 8 and events[-1].image.shape == (1, 3, 72, 96)
 

@@ -135,7 +135,7 @@ def test_running_out_of_memory_names_the_size(tubingen, starry, monkeypatch, cap
 
 
 def test_resume_in_a_later_scale_continues_with_the_right_steps(tubingen, starry):
-    cfg = Config(size=64, start_size=32, iterations=6, device="cpu")
+    cfg = Config(size=64, start_size=32, iterations=6, coarse_iterations=6, device="cpu")
     first = stylize_iter(tubingen, [starry], cfg)
     for event in first:
         if event.step == 8:  # two steps into the 64 px scale
