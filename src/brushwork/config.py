@@ -24,12 +24,13 @@ class Config:
     # Longest side of the output in pixels; the content image is resized to it.
     size: int = option(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
     # Most optimizer steps at the last scale (each one network evaluation, forward and backward);
-    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). 85 with the
-    # schedule below scores within 5 % of 300 + 300 steps (benchmarks/results/schedule-study-cpu.md).
-    iterations: int = option(85, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
+    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). The content
+    # needs 85-100 at 512 px to come within 5 % of 300 + 300 steps (benchmarks/results/schedule-*-cpu.md).
+    iterations: int = option(100, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
-    # 30 at 256 px keep the large swirls; more cost time the last scale has to undo (the study).
-    coarse_iterations: int | None = option(30, "most steps at each scale before the last (default: --iterations)",
+    # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
+    # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
+    coarse_iterations: int | None = option(100, "most steps at each scale before the last (default: --iterations)",
                                            ge=1)
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
