@@ -17,14 +17,13 @@ within 5 % of the old on both) and writes it to benchmarks/results/schedule-<dev
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, run_child, sync, test_images, write_results  # noqa: E402
+from _common import ROOT, dispatch, parser, run_child, sync, test_images, write_results  # noqa: E402
 from quality import parse_set  # noqa: E402
 
 from brushwork import Config, quality, stylize  # noqa: E402
@@ -55,10 +54,11 @@ def child_main(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return child_main(argv[1:])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return dispatch(argv, child_main, parent_main)
+
+
+def parent_main(argv: list[str]) -> int:
+    p = parser(__doc__)
     p.add_argument("--sizes", default="512,1024")
     p.add_argument("--device", default="auto")
     p.add_argument("--pairs", type=int, default=0, help="only the first N pairs (0: all)")
