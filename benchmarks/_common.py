@@ -36,7 +36,8 @@ def test_images(*folders: Path) -> tuple[list[Path], list[Path]]:
             m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
             if m and (folder / m.group(1)).is_file() and m.group(1) not in seen:
                 seen.add(m.group(1))
-                (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
+                is_photo = m.group(2).strip().lower().startswith("photograph")
+                (photos if is_photo else paintings).append(folder / m.group(1))
     return photos, paintings
 
 

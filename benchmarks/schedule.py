@@ -47,7 +47,8 @@ def child_main(argv: list[str]) -> int:
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     if save:
         result.save(save)
-    print(json.dumps({"seconds": seconds, "cpu": cpu, "steps": result.steps, "file": Path(save).name if save else "", "schedule": config.schedule(),
+    print(json.dumps({"seconds": seconds, "cpu": cpu, "steps": result.steps, "file": Path(save).name if save else "",
+                      "schedule": config.schedule(),
                       "content_dist": quality.content_dist(result.image, photo, device),
                       "style_dist": quality.style_dist(result.image, painting, device)}))
     return 0
@@ -120,8 +121,8 @@ def _sheet(shown: list, folder: Path, size: int) -> None:
     w, h, pad = max(p.width for r in pics for p in r), max(p.height for r in pics for p in r), 24
     sheet = Image.new("RGB", (2 * w, len(pics) * (h + pad)), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, ((title, got), row) in enumerate(zip(shown, pics)):
-        for j, (which, pic) in enumerate(zip(("old", "new"), row)):
+    for i, ((title, got), row) in enumerate(zip(shown, pics, strict=True)):
+        for j, (which, pic) in enumerate(zip(("old", "new"), row, strict=True)):
             sheet.paste(pic, (j * w, i * (h + pad) + pad))
             label = f"{title}: {'old default' if which == 'old' else 'new default'}, {got[which]['seconds']:.0f} s"
             draw.text((j * w + 4, i * (h + pad) + 6), label, fill="black")

@@ -152,7 +152,8 @@ def parent_main(argv: list[str]) -> int:
     device = str(resolve(args.device))
     tools = args.tools.split(",")
     kinds = tools + ["floor"]  # the convolutions alone, in brushwork's precision and layout
-    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche | memory vs pastiche |",
+    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche "
+            "| memory vs pastiche |",
             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     print(*rows, sep="\n", flush=True)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else ""

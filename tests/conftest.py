@@ -3,6 +3,10 @@ import torch
 
 from brushwork.data import STARRY_NIGHT, TUBINGEN
 
+# The studio's tests take the ``studio`` fixture from their shared helpers: a plugin, so that no test
+# module imports a fixture by name (pyflakes would take it for unused, then redefined).
+pytest_plugins = ["studio_helpers"]
+
 
 @pytest.fixture(autouse=True)
 def _threads():
