@@ -36,6 +36,9 @@ class DivergedError(RuntimeError):
     """The loss or gradient stopped being finite twice; the best picture so far is kept."""
 
 
+Steps = Generator[Progress, None, int]  # a scale's events, then the steps done in all
+
+
 class Painting(Iterator[Progress]):
     """The iterator ``stylize_iter`` returns. Its inputs are read and checked when it is made, so
     bad ones fail before any work. Besides the events it offers ``current_image()`` (the best
@@ -47,7 +50,6 @@ class Painting(Iterator[Progress]):
         self._image_every = config.save_every if image_every is None else image_every
         self.inputs: Inputs = prepare(content, styles, config, masks)
         self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
-        self._x: Tensor | None = None
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
         self._best_losses: dict[str, float] = {}
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
@@ -65,8 +67,8 @@ class Painting(Iterator[Progress]):
 
     def current_image(self) -> Tensor | None:
         """The best picture so far (CPU, clamped, colours applied), or None before step 1."""
-        x = self._best if self._best is not None else self._x
-        return None if x is None else finish(x, self.config, self.inputs.content)
+        # _best is set with each scale's starting picture, before its first step.
+        return None if self._best is None else finish(self._best, self.config, self.inputs.content)
 
     def stop(self) -> None:
         """Ask the run, from another thread (the studio's cancel), to end before its next phase of setup
@@ -104,16 +106,14 @@ class Painting(Iterator[Progress]):
             if resume:  # the checkpoint's scale: from its best picture, after the steps it did
                 step, x = resume["step"], resume["best"].to(run.device)
             x = run.start(c_img) if x is None else upsample(x.detach(), c_img, self.config.scale_detail)
-            self._x = x = x.contiguous().requires_grad_(True)
+            x = x.contiguous().requires_grad_(True)
             self._best, self._best_losses = x.detach().clone(), {}
             self._opt = optimize.optimizer(self.config, x, plan.steps, self._lr_scale)
             skip, resume = (self._restore(resume, x, plan.steps) if resume else 0), None
             step = yield from self._scale(k, plan, objective, x, step, skip, run.device)
 
-    def _scale(self, k: int, plan: Plan, objective, x: Tensor, step: int, skip: int,
-               device) -> Generator[Progress, None, int]:
-        """The steps of scale ``k`` on the picture ``x`` after the ``skip`` done before a resume;
-        returns the steps done in all."""
+    def _scale(self, k: int, plan: Plan, objective, x: Tensor, step: int, skip: int, device) -> Steps:
+        """The steps of scale ``k`` on ``x`` after the ``skip`` done before a resume; returns the steps done in all."""
         stop = Convergence(self.config.tolerance)
         for done in range(skip + 1, plan.steps + 1):
             with memory_guard(plan, device):
@@ -151,8 +151,7 @@ class Painting(Iterator[Progress]):
         return dict(self._best_losses) or {"total": math.nan}
 
     def _restore(self, state: Mapping, x: Tensor, steps: int) -> int:
-        """Take up a checkpoint's optimizer state for the picture ``x``; returns the steps it had
-        done in its scale."""
+        """Take up a checkpoint's optimizer state for ``x``; returns the steps it had done in its scale."""
         self._best_losses = dict(state["best_losses"])
         self._failures, self._lr_scale = state["failures"], state["lr_scale"]
         self._opt = optimize.optimizer(self.config, x, steps, self._lr_scale)
