@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 import re
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -34,8 +36,24 @@ def test_images(*folders: Path) -> tuple[list[Path], list[Path]]:
             m = re.match(r"\|\s*([\w.-]+\.(?:jpe?g|png))\s*\|\s*([^|]*)\|", line)
             if m and (folder / m.group(1)).is_file() and m.group(1) not in seen:
                 seen.add(m.group(1))
-                (photos if m.group(2).strip().lower().startswith("photograph") else paintings).append(folder / m.group(1))
+                is_photo = m.group(2).strip().lower().startswith("photograph")
+                (photos if is_photo else paintings).append(folder / m.group(1))
     return photos, paintings
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A benchmark's command line, its module docstring as the help, laid out as written."""
+    return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def dispatch(argv: list[str] | None, child_main: Callable[[list[str]], int],
+             parent_main: Callable[[list[str]], int]) -> int:
+    """Run ``argv`` (default: the command line): after ``--child`` (a process ``run_child`` started)
+    by ``child_main``, else by ``parent_main``, which starts those children."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--child"]:
+        return child_main(argv[1:])
+    return parent_main(argv)
 
 
 def run_child(script: str, args: list[str]) -> dict:

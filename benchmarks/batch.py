@@ -49,8 +49,9 @@ def main() -> int:
             p = Path(tmp) / f"in{i}{c.suffix}"
             p.write_bytes(c.read_bytes())
             named.append(p)
+        dask = f"local:{args.dask_workers}"
         for label, where in [(f"one process ({cores()} threads)", {}),
-                             (f"Dask local:{args.dask_workers} (1 thread each)", {"dask": f"local:{args.dask_workers}"})]:
+                             (f"Dask {dask} (1 thread each)", {"dask": dask})]:
             seconds, done = run(named, paintings[0], Path(tmp) / label.split()[0], config, **where)
             rows.append((label, seconds, done))
             print(f"{label}: {done} pictures in {seconds:.1f} s", flush=True)

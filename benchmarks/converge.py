@@ -17,7 +17,6 @@ Prints a table and writes it to benchmarks/results/converge-<device>.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 import time
@@ -26,7 +25,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, run_child, sync, write_results  # noqa: E402
+from _common import ROOT, SHARED, dispatch, parser, run_child, sync, write_results  # noqa: E402
 from quality import parse_set  # noqa: E402
 
 from brushwork import images, quality  # noqa: E402
@@ -102,10 +101,11 @@ def child_main(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return child_main(argv[1:])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return dispatch(argv, child_main, parent_main)
+
+
+def parent_main(argv: list[str]) -> int:
+    p = parser(__doc__)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--threshold", type=float, default=0.27)
     p.add_argument("--check-every", type=int, default=10)

@@ -9,16 +9,14 @@ Prints a table and writes it to benchmarks/results/quality-<device>.md.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import json
 import sys
 import time
 from pathlib import Path
 
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, sync, test_images, write_results  # noqa: E402
+from _common import ROOT, parser, sync, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -36,7 +34,7 @@ def parse_set(pairs: list[str]) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = parser(__doc__)
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--device", default="auto")
     p.add_argument("--preset", default=None, help="start from a preset")

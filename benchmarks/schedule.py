@@ -20,7 +20,6 @@ Prints a table (time ratio new/old, each score's ratio new/old, whether the new 
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -28,7 +27,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, run_child, sync, test_images, write_results  # noqa: E402
+from _common import ROOT, dispatch, parser, run_child, sync, test_images, write_results  # noqa: E402
 from quality import parse_set  # noqa: E402
 
 from brushwork import Config, Result, quality, stylize_iter  # noqa: E402
@@ -91,10 +90,11 @@ def child_main(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return child_main(argv[1:])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return dispatch(argv, child_main, parent_main)
+
+
+def parent_main(argv: list[str]) -> int:
+    p = parser(__doc__)
     p.add_argument("--sizes", default="512,1024")
     p.add_argument("--device", default="auto")
     p.add_argument("--pairs", type=int, default=0, help="only the first N pairs (0: all)")
@@ -161,8 +161,8 @@ def _sheet(shown: list, folder: Path, size: int) -> None:
     w, h, pad = max(p.width for r in pics for p in r), max(p.height for r in pics for p in r), 24
     sheet = Image.new("RGB", (2 * w, len(pics) * (h + pad)), "white")
     draw = ImageDraw.Draw(sheet)
-    for i, ((title, got), row) in enumerate(zip(shown, pics)):
-        for j, (which, pic) in enumerate(zip(("old", "new"), row)):
+    for i, ((title, got), row) in enumerate(zip(shown, pics, strict=True)):
+        for j, (which, pic) in enumerate(zip(("old", "new"), row, strict=True)):
             sheet.paste(pic, (j * w, i * (h + pad) + pad))
             label = f"{title}: {which} default, {_at_cap(got[which])['seconds']:.0f} s"
             draw.text((j * w + 4, i * (h + pad) + 6), label, fill="black")

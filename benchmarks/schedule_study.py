@@ -13,13 +13,12 @@ the first snapshot within 5 % on both; writes benchmarks/results/<--name>-<devic
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, run_child, test_images, write_results  # noqa: E402
+from _common import ROOT, dispatch, parser, run_child, test_images, write_results  # noqa: E402
 from schedule import OLD_DEFAULT, WITHIN, trace  # noqa: E402
 
 from brushwork import Config  # noqa: E402
@@ -34,10 +33,11 @@ def child_main(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return child_main(argv[1:])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return dispatch(argv, child_main, parent_main)
+
+
+def parent_main(argv: list[str]) -> int:
+    p = parser(__doc__)
     p.add_argument("--pair", required=True, help="PHOTO:PAINTING, file stems of the test images")
     p.add_argument("--size", type=int, default=512)
     p.add_argument("--upto", type=int, default=100, help="steps of each candidate's last scale")

@@ -18,7 +18,6 @@ Prints a table and writes it to benchmarks/results/speed-<device>.md.
 
 from __future__ import annotations
 
-import argparse
 import json
 import statistics
 import sys
@@ -28,7 +27,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import ROOT, SHARED, peak_memory_mb, run_child, sync, write_results  # noqa: E402
+from _common import ROOT, SHARED, dispatch, parser, peak_memory_mb, run_child, sync, write_results  # noqa: E402
 
 from brushwork import images  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -136,10 +135,11 @@ def child_main(argv: list[str]) -> int:
 
 
 def main(argv=None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--child"]:
-        return child_main(argv[1:])
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return dispatch(argv, child_main, parent_main)
+
+
+def parent_main(argv: list[str]) -> int:
+    p = parser(__doc__)
     p.add_argument("--sizes", default="256,512,1024")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--repeats", type=int, default=2)
@@ -152,7 +152,8 @@ def main(argv=None) -> int:
     device = str(resolve(args.device))
     tools = args.tools.split(",")
     kinds = tools + ["floor"]  # the convolutions alone, in brushwork's precision and layout
-    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche | memory vs pastiche |",
+    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche "
+            "| memory vs pastiche |",
             "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
     print(*rows, sep="\n", flush=True)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else ""

@@ -13,9 +13,9 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from browser import chromium, studio_server  # noqa: E402
-
 from brushwork.data import STARRY_NIGHT, TUBINGEN  # noqa: E402
+
+from browser import chromium, studio_server  # noqa: E402
 
 
 def main() -> int:

@@ -64,7 +64,8 @@ def test_outputs_never_go_among_the_inputs(tmp_path, starry, capsys):
     src = tmp_path / "in"
     src.mkdir()
     Image.new("RGB", (40, 30), "red").save(src / "p.png")
-    for inputs, out, words in [([src], src, "inside the input folder"), ([src], src / "painted", "inside the input folder"),
+    for inputs, out, words in [([src], src, "inside the input folder"),
+                               ([src], src / "painted", "inside the input folder"),
                                ([src / "p.png"], src, "inside the output folder"),
                                ([tmp_path], src, "inside the input folder")]:
         assert main(["batch", *map(str, inputs), "--style", str(starry), "-o", str(out), "-q"]) == 2
@@ -130,7 +131,8 @@ def test_batch_command_reports_each_file_and_a_summary(folder, tmp_path, starry,
     assert len(written) == 3 and all(n.startswith(("p0-", "p1-", "p2-")) for n in written)
     assert main(args) == 1
     assert "0 painted, 3 already there, 1 failed" in capsys.readouterr().err
-    assert main(["batch", str(folder / "p0.png"), "--style", str(tmp_path / "nope.jpg"), "-o", str(tmp_path / "o")]) == 2
+    missing_style = ["--style", str(tmp_path / "nope.jpg")]
+    assert main(["batch", str(folder / "p0.png"), *missing_style, "-o", str(tmp_path / "o")]) == 2
     assert "nope.jpg: no such file" in capsys.readouterr().err
     assert main(["batch", str(folder / "p0.png"), "--style", str(folder), "-o", str(tmp_path / "o")]) == 2
     assert f"style {folder}: is a folder; give a picture" in capsys.readouterr().err
@@ -176,7 +178,8 @@ def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_r
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == "brushwork: terminated; 1 painted, 2 not; the same command again paints the rest"
+    assert err.strip().splitlines()[-1] == ("brushwork: terminated; 1 painted, 2 not; "
+                                            "the same command again paints the rest")
     assert [n[:3] for n in os.listdir(out)] == ["p0-"]  # no partial files
     (tmp_path / "p1.png").unlink()
     (tmp_path / "p1.png").write_bytes((folder / "p1.png").read_bytes())

@@ -79,8 +79,8 @@ def test_bad_input_one_line_exit_2_nothing_written(args, message, tubingen, star
     out = tmp_path / "out.png"
     out.write_bytes(b"earlier result")
     Image.new("L", (50, 50), 255).save(tmp_path / "mask.png")
-    names = dict(mask=tmp_path / "mask.png", missing=tmp_path / "missing.jpg", corrupt=corrupt, content=tubingen, style=starry, out=out,
-                 nodir=tmp_path / "no" / "o.png")
+    names = dict(mask=tmp_path / "mask.png", missing=tmp_path / "missing.jpg", corrupt=corrupt, content=tubingen,
+                 style=starry, out=out, nodir=tmp_path / "no" / "o.png")
     code = main([a.format(**names) for a in args]
                 + ["-q", "--device", "cpu"] + ([] if "--iterations" in args else ["--iterations", "1"]))
     err = capsys.readouterr().err.strip().splitlines()
@@ -95,8 +95,8 @@ def test_bad_flag_value_exits_2(capsys):
     assert capsys.readouterr().err == "brushwork: error: --size must be a whole number, not 'big'\n"
 
 
-@pytest.mark.parametrize("args", [["paint", "c.jpg", "s.jpg", "-o", "o.png", "--bogus"],
-                                  ["paint", "c.jpg", "s.jpg"], ["batch", "x", "--style", "s", "-o", "o", "--workers", "x"]])
+@pytest.mark.parametrize("args", [["paint", "c.jpg", "s.jpg", "-o", "o.png", "--bogus"], ["paint", "c.jpg", "s.jpg"],
+                                  ["batch", "x", "--style", "s", "-o", "o", "--workers", "x"]])
 def test_a_bad_flag_says_so_in_one_line_without_the_usage(args, capsys):
     with pytest.raises(SystemExit) as e:
         main(args)
@@ -114,7 +114,8 @@ def test_an_output_never_replaces_an_input(tubingen, starry, tmp_path, capsys):
     mine = tmp_path / "mine.jpg"
     mine.write_bytes(open(tubingen, "rb").read())
     Image.new("L", (40, 30), 255).save(tmp_path / "mask.png")
-    for args, what in [([mine, starry, "-o", mine], "the content picture"), ([tubingen, mine, "-o", mine], "a style image"),
+    for args, what in [([mine, starry, "-o", mine], "the content picture"),
+                       ([tubingen, mine, "-o", mine], "a style image"),
                        ([tubingen, starry, "-o", tmp_path / "mask.png", "--style-mask", f"1={tmp_path / 'mask.png'}"],
                         "a --style-mask"),
                        ([tubingen, starry, "-o", mine, "--init", mine], "the --init picture")]:

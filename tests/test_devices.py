@@ -1,8 +1,7 @@
 import pytest
 import torch
 
-from brushwork import Config, ConfigError
-from brushwork import devices
+from brushwork import Config, ConfigError, devices
 from brushwork.devices import DeviceError, resolve, resolve_precision
 
 

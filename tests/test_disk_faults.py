@@ -12,9 +12,10 @@ import av
 import pytest
 from PIL import Image
 
-import clips
 from brushwork import checkpoint, engine, images, video, writing
 from brushwork.cli import main, paint
+
+import clips
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(),
                                 reason="needs root to mount the tmpfs file systems these faults happen on")
@@ -76,7 +77,8 @@ def test_a_read_only_output_is_refused_before_any_work(disk, tubingen, starry, m
                          f"cannot write in the output folder {ro}"),
                         (["batch", str(tubingen), "--style", str(starry), "-o", str(ro / "sub")],
                          f"cannot make the output folder {ro / 'sub'}"),
-                        (["video", str(src), "--style", str(starry), "-o", str(ro / "out.mp4")], f"cannot write in {ro}")]:
+                        (["video", str(src), "--style", str(starry), "-o", str(ro / "out.mp4")],
+                         f"cannot write in {ro}")]:
         assert main([*args, *SMALL]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0] and "Read-only file system" in err[0], err
@@ -117,7 +119,8 @@ def test_a_disk_turned_read_only_while_painting_keeps_the_work(disk, tubingen, s
                  "--save-every", "1"]) == 1
     home = tmp_path / "home"
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"brushwork: error: cannot write {rw / 'out_3.png'} (Read-only file system)")
+    assert len(err) == 1
+    assert err[0].startswith(f"brushwork: error: cannot write {rw / 'out_3.png'} (Read-only file system)")
     assert err[0].endswith(f"wrote the best picture so far to {home / 'out.png'} and a checkpoint to "
                            f"{home / 'out.png.ckpt'} (continue with --resume {home / 'out.png.ckpt'})")
     assert checkpoint.load(home / "out.png.ckpt")["step"] == 3 and Image.open(home / "out.png").size == (64, 48)

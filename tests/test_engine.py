@@ -6,9 +6,8 @@ import pytest
 import torch
 from PIL import Image
 
-from brushwork import Config, ConfigError, engine, stylize, stylize_iter
+from brushwork import Config, ConfigError, engine, images, stylize, stylize_iter
 from brushwork.color import rgb_to_yiq
-from brushwork import images
 
 SMALL = Config(size=64, iterations=30, device="cpu")
 
@@ -137,7 +136,8 @@ def test_schedule_and_steps():
 
 
 def test_coarse_to_fine_events_say_the_scale(tubingen, starry):
-    events = list(stylize_iter(tubingen, [starry], Config(size=96, start_size=48, iterations=4, coarse_iterations=4, device="cpu")))
+    config = Config(size=96, start_size=48, iterations=4, coarse_iterations=4, device="cpu")
+    events = list(stylize_iter(tubingen, [starry], config))
     assert [(e.scale, e.size) for e in events] == [(0, 48)] * 4 + [(1, 96)] * 4
     assert events[-1].iterations == 8 and events[-1].image.shape == (1, 3, 72, 96)
 

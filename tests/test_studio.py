@@ -13,15 +13,30 @@ from brushwork import images
 from brushwork.engine import Painting
 from brushwork.events import Progress
 from brushwork.studio import Settings
-from studio_helpers import (SLOW, FakePainting, Gate, client, events, fake_paintings, paced_paintings, pair, png, studio,  # noqa: F401
-                            submit, until, upload, wait)
+
+from studio_helpers import (
+    SLOW,
+    FakePainting,
+    Gate,
+    client,
+    events,
+    fake_paintings,
+    paced_paintings,
+    pair,
+    png,
+    submit,
+    until,
+    upload,
+    wait,
+)
 
 
 def test_upload_is_stored_under_a_random_id_with_a_thumbnail(studio, tubingen):
     r = upload(studio, tubingen.read_bytes(), "../../etc/evil name.jpg")
     assert r.status_code == 201
     info = r.json()
-    assert info["name"] == "evil name.jpg" and info["format"] == "JPEG" and (info["width"], info["height"]) == (1024, 768)
+    assert info["name"] == "evil name.jpg" and info["format"] == "JPEG"
+    assert (info["width"], info["height"]) == (1024, 768)
     assert len(info["id"]) >= 22 and "evil" not in info["id"]
     thumb = Image.open(io.BytesIO(studio.get(info["thumbnail"]).content))
     assert thumb.format == "JPEG" and max(thumb.size) == 192
@@ -239,7 +254,8 @@ def test_foreign_hosts_and_origins_are_refused(studio, tubingen):
     r = studio.post("/api/uploads", content=tubingen.read_bytes(), headers={"origin": "http://evil.example"})
     assert r.status_code == 403 and len(studio.app.state.uploads) == 0
     page = studio.get("/")
-    assert page.headers["x-content-type-options"] == "nosniff" and "default-src 'self'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    assert "default-src 'self'" in page.headers["content-security-policy"]
 
 
 def test_hosts_follow_the_address_served():

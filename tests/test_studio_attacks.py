@@ -10,7 +10,6 @@ import math
 import subprocess
 import sys
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -20,8 +19,8 @@ from PIL import Image
 import brushwork.scales as scales
 from brushwork.config import Config
 from brushwork.studio.schema import SERVER_ONLY
-from studio_helpers import (SLOW, Gate, client, events, fake_paintings, pair, small_pair, strict,  # noqa: F401
-                            studio, submit, until, wait)
+
+from studio_helpers import SLOW, Gate, client, events, fake_paintings, pair, small_pair, strict, submit, until, wait
 
 NAN_BODIES = [("seed", "NaN"), ("seed", "Infinity"), ("seed", "-Infinity"), ("normalize_gradients", "NaN"),
               ("tile_size", "Infinity"), ("style_weight", "-Infinity"), ("content_weight", "1e400")]
@@ -102,11 +101,12 @@ with TestClient(app, base_url="http://127.0.0.1:8000") as c:
     trim(0)
     base_rss, base_peak = psutil.Process().memory_info().rss, peak()
     png, tif = up(sys.argv[1]), up(sys.argv[2])
-    codes = [c.post("/api/jobs", json={"content": png, "styles": [png, tif, png, tif], "options": {"size": 1024}}).status_code
-             for _ in range(8)]
+    job = {"content": png, "styles": [png, tif, png, tif], "options": {"size": 1024}}
+    codes = [c.post("/api/jobs", json=job).status_code for _ in range(8)]
     gc.collect()
     trim(0)  # what the allocator keeps for later is not held
-    print(json.dumps({"codes": codes, "peak": peak() - base_peak, "held": psutil.Process().memory_info().rss - base_rss}))
+    grown, held = peak() - base_peak, psutil.Process().memory_info().rss - base_rss
+    print(json.dumps({"codes": codes, "peak": grown, "held": held}))
 """
 
 
@@ -153,7 +153,8 @@ def test_a_full_queue_answers_before_reading_any_picture(monkeypatch):
 
 # 4. Limits that could be walked around ----------------------------------------------------------
 @pytest.mark.parametrize("options, words", [
-    ({"style_scale": 1000}, "style_scale 1000 × size 512 = 512000 px: the studio paints a style picture at most at 1024 px"),
+    ({"style_scale": 1000},
+     "style_scale 1000 × size 512 = 512000 px: the studio paints a style picture at most at 1024 px"),
     ({"style_scale": 1e308}, "options.style_scale: input should be less than or equal to 1024"),
     ({"size": 64, "style_scale": 17}, "style_scale 17 × size 64 = 1088 px"),
     ({"size": 64, "scales": list(range(20, 63))}, "options.scales: tuple should have at most 8 items"),
@@ -217,7 +218,8 @@ def test_every_option_s_wrong_type_is_refused_by_name(studio, name):
 def test_exact_types(studio):
     content, style = small_pair(studio)
     for options, words in [({"seed": "x"}, "options.seed: input should be a valid integer"),
-                           ({"normalize_gradients": "false"}, "options.normalize_gradients: input should be a valid boolean"),
+                           ({"normalize_gradients": "false"},
+                            "options.normalize_gradients: input should be a valid boolean"),
                            ({"size": 64.0}, "options.size: input should be a valid integer"),
                            ({"iterations": True}, "options.iterations: input should be a valid integer")]:
         r = submit(studio, content, style, options)

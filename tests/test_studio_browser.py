@@ -9,6 +9,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
 from brushwork.studio.jobs import Job
+
 from browser import chromium, studio_server
 from studio_helpers import Gate, paced_paintings
 
@@ -74,7 +75,8 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         seen = {}
         gate.allow(1)
         while len(set(seen.values())) < 2:  # each new picture shown: note it, let one more step through
-            step, digest = wait.until(lambda d: status(d)[0] == "running" and (p := preview_now(d)) and p[0] not in seen and p)
+            step, digest = wait.until(lambda d: status(d)[0] == "running" and (p := preview_now(d))
+                                      and p[0] not in seen and p)
             seen[step] = digest
             gate.allow(1)
         gate.open()

@@ -16,8 +16,21 @@ import pytest
 from brushwork.config import Config
 from brushwork.studio.jobs import Job, Spec
 from brushwork.studio.workers import JobQueue
-from studio_helpers import (Gate, FakePainting, client, events, fake_paintings, png, small_pair, strict,  # noqa: F401
-                            studio, submit, until, upload, wait)
+
+from studio_helpers import (
+    FakePainting,
+    Gate,
+    client,
+    events,
+    fake_paintings,
+    png,
+    small_pair,
+    strict,
+    submit,
+    until,
+    upload,
+    wait,
+)
 
 
 # 5. Cross-origin requests from other local pages ------------------------------------------------
@@ -113,7 +126,8 @@ def test_sigterm_ends_every_job_and_stream_and_exits_at_once(tmp_path, tubingen,
     after, code, took, err = stop_while_watching(tmp_path, tubingen.read_bytes(), prelude)
     assert code == 143 and err.strip().endswith("brushwork: terminated"), err  # as for paint
     assert after and after[-1]["state"] == "cancelled" and after[-1]["step"] >= 1  # the page learns it ended
-    assert after[-1]["error"] == ("the studio stopped" if prelude == STUBBORN else None)  # one step ran on; the other not
+    # One step ran on; the other not.
+    assert after[-1]["error"] == ("the studio stopped" if prelude == STUBBORN else None)
     for words in ("Traceback", "timeout graceful shutdown", "ERROR", "terminate called"):
         assert words not in err, err
     assert took < 3, f"stopping took {took:.1f} s"  # well under a second here; uvicorn alone would wait 5 s
@@ -227,7 +241,8 @@ def test_refusals_carry_the_security_headers(studio, tubingen):
     answers = [studio.get("/", headers={"host": "evil.example"}),
                upload(studio, tubingen.read_bytes(), headers={"origin": "http://evil.example"}),
                studio.get("/api/jobs/nope"), studio.put("/api/jobs"), upload(studio, b"not a picture"),
-               studio.post("/api/jobs", json=[]), studio.post("/api/jobs", content=b"{}", headers={"content-length": "999999"})]
+               studio.post("/api/jobs", json=[]),
+               studio.post("/api/jobs", content=b"{}", headers={"content-length": "999999"})]
     for a in answers:
         assert a.headers.get("x-content-type-options") == "nosniff" and a.headers.get("x-frame-options") == "DENY", a
         assert "default-src 'self'" in a.headers.get("content-security-policy", ""), a

@@ -12,9 +12,10 @@ import pytest
 import torch
 from PIL import Image
 
-import clips
 from brushwork import Config, costs, temporal, video
 from brushwork.cli import main
+
+import clips
 
 
 def test_temporal_cost_by_hand():

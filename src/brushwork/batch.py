@@ -141,6 +141,7 @@ def paint_one(job: Job) -> Outcome:
         return Outcome(job, "failed", why, time.perf_counter() - start, worker=pid)
     if error is not None:
         return Outcome(job, "failed", error, time.perf_counter() - start, worker=pid)
+    assert event is not None  # a painting yields at least one step
     return Outcome(job, "done", None, time.perf_counter() - start, dict(event.losses),
                    cache.NETWORKS.misses - before, pid)
 

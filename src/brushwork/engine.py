@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Generator, Iterator, Mapping, Sequence
+from typing import cast
 
 import torch
 from torch import Tensor
@@ -35,6 +36,9 @@ class DivergedError(RuntimeError):
     """The loss or gradient stopped being finite twice; the best picture so far is kept."""
 
 
+Steps = Generator[Progress, None, int]  # a scale's events, then the steps done in all
+
+
 class Painting(Iterator[Progress]):
     """The iterator ``stylize_iter`` returns. Its inputs are read and checked when it is made, so
     bad ones fail before any work. Besides the events it offers ``current_image()`` (the best
@@ -46,7 +50,6 @@ class Painting(Iterator[Progress]):
         self._image_every = config.save_every if image_every is None else image_every
         self.inputs: Inputs = prepare(content, styles, config, masks)
         self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
-        self._x: Tensor | None = None
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
         self._best_losses: dict[str, float] = {}
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)
@@ -64,8 +67,8 @@ class Painting(Iterator[Progress]):
 
     def current_image(self) -> Tensor | None:
         """The best picture so far (CPU, clamped, colours applied), or None before step 1."""
-        x = self._best if self._best is not None else self._x
-        return None if x is None else finish(x, self.config, self.inputs.content)
+        # _best is set with each scale's starting picture, before its first step.
+        return None if self._best is None else finish(self._best, self.config, self.inputs.content)
 
     def stop(self) -> None:
         """Ask the run, from another thread (the studio's cancel), to end before its next phase of setup
@@ -103,21 +106,21 @@ class Painting(Iterator[Progress]):
             if resume:  # the checkpoint's scale: from its best picture, after the steps it did
                 step, x = resume["step"], resume["best"].to(run.device)
             x = run.start(c_img) if x is None else upsample(x.detach(), c_img, self.config.scale_detail)
-            self._x = x = x.contiguous().requires_grad_(True)
+            x = x.contiguous().requires_grad_(True)
             self._best, self._best_losses = x.detach().clone(), {}
             self._opt = optimize.optimizer(self.config, x, plan.steps, self._lr_scale)
-            skip, resume = (self._restore(resume, plan.steps) if resume else 0), None
-            step = yield from self._scale(k, plan, objective, step, skip, run.device)
+            skip, resume = (self._restore(resume, x, plan.steps) if resume else 0), None
+            step = yield from self._scale(k, plan, objective, x, step, skip, run.device)
 
-    def _scale(self, k: int, plan: Plan, objective, step: int, skip: int, device) -> Generator[Progress, None, int]:
-        """The steps of scale ``k`` after the ``skip`` done before a resume; returns the steps done in all."""
+    def _scale(self, k: int, plan: Plan, objective, x: Tensor, step: int, skip: int, device) -> Steps:
+        """The steps of scale ``k`` on ``x`` after the ``skip`` done before a resume; returns the steps done in all."""
         stop = Convergence(self.config.tolerance)
         for done in range(skip + 1, plan.steps + 1):
             with memory_guard(plan, device):
-                losses, ok, before = optimize.step(self._opt, objective, self._x, self.config.optimizer == "adam")
+                losses, ok, before = optimize.step(self._opt, objective, x, self.config.optimizer == "adam")
             step += 1
             if not ok:
-                losses = self._recover(step, plan.steps)
+                losses = self._recover(x, step, plan.steps)
             elif losses["total"] < self._best_losses.get("total", math.inf):
                 self._best, self._best_losses = before, losses
             converged = done < plan.steps and stop.update(self._best_losses.get("total", math.inf))
@@ -133,24 +136,25 @@ class Painting(Iterator[Progress]):
                 return step
         return step
 
-    def _recover(self, step: int, steps: int) -> dict[str, float]:
+    def _recover(self, x: Tensor, step: int, steps: int) -> dict[str, float]:
         """Back to the best picture with a fresh optimizer; the second time, stop."""
+        assert self._best is not None  # _run sets it with the scale's picture, before the first step
         with torch.no_grad():
-            self._x.copy_(self._best)
+            x.copy_(self._best)
         self._failures += 1
         if self._failures > 1:
             raise DivergedError(f"the loss or its gradient became NaN or infinite again at step {step}; "
                                 f"stopped, keeping the best picture so far (try a smaller --learning-rate)")
         if self.config.optimizer == "adam":
             self._lr_scale *= 0.5
-        self._opt = optimize.optimizer(self.config, self._x, steps, self._lr_scale)
+        self._opt = optimize.optimizer(self.config, x, steps, self._lr_scale)
         return dict(self._best_losses) or {"total": math.nan}
 
-    def _restore(self, state: Mapping, steps: int) -> int:
-        """Take up a checkpoint's optimizer state; returns the steps it had done in its scale."""
+    def _restore(self, state: Mapping, x: Tensor, steps: int) -> int:
+        """Take up a checkpoint's optimizer state for ``x``; returns the steps it had done in its scale."""
         self._best_losses = dict(state["best_losses"])
         self._failures, self._lr_scale = state["failures"], state["lr_scale"]
-        self._opt = optimize.optimizer(self.config, self._x, steps, self._lr_scale)
+        self._opt = optimize.optimizer(self.config, x, steps, self._lr_scale)
         if "adam" in state and isinstance(self._opt, torch.optim.Adam):
             self._opt.load_state_dict(state["adam"])
         return state["scale_step"]
@@ -177,10 +181,13 @@ def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], 
 def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike,
             config: Config | None = None, *, masks: Mapping[int, images.ImageLike] | None = None) -> Result:
     """Paint ``content`` in the style of ``styles`` (one image or a list); returns a ``Result``."""
-    if not isinstance(styles, (list, tuple)):
-        styles = [styles]
+    # A str is a Sequence too: only a list or tuple is several styles (mypy cannot narrow this).
+    style_list: Sequence[images.ImageLike] = (styles if isinstance(styles, (list, tuple))
+                                              else [cast(images.ImageLike, styles)])
     config = config or Config()
     last = None
-    for last in stylize_iter(content, styles, config, image_every=0, masks=masks):  # noqa: B007 (the last one)
+    for last in stylize_iter(content, style_list, config, image_every=0, masks=masks):  # noqa: B007 (the last one)
         pass
+    # A painting yields at least one step, and its last (done) one carries the picture.
+    assert last is not None and last.image is not None
     return Result(image=last.image, losses=last.losses, steps=last.step, elapsed=last.elapsed, config=config)

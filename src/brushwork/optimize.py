@@ -33,6 +33,7 @@ def step(opt, objective, x: Tensor, clamp: bool) -> tuple[dict[str, float], bool
         return J
 
     opt.step(closure)
+    assert x.grad is not None  # the closure's backward() set it
     with torch.no_grad():
         if clamp:
             x.clamp_(0, 1)  # Adam steps stay in the valid pixel range; L-BFGS keeps its curvature pairs.

@@ -90,6 +90,7 @@ class Run:
         targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
             self.net, cfg, [s.to(device) for s in s_imgs], self.inputs.blend,
             {i: m.to(device) for i, m in m_imgs.items()}))
+        objective: Objective | tiles.TiledObjective
         if plan.side is None:
             objective = Objective(self.net, cfg, c_img, targets)
         else:
@@ -110,6 +111,7 @@ class Run:
             # White noise around mid-grey (Gatys et al. start from white noise).
             noise = torch.rand(content.shape, generator=gen)
             return (0.5 + 0.5 * (noise - 0.5)).to(self.device)
+        assert self.inputs.init is not None  # config.init names a picture, which prepare() read
         return images.resize(self.inputs.init, tuple(content.shape[-2:])).to(self.device)
 
 

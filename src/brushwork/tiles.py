@@ -116,7 +116,7 @@ class TiledObjective:
 
     def __init__(self, net, config, content: Tensor, targets, side: int):
         self.net, self.cfg, self.content, self.side = net, config, content, side
-        self.hw = tuple(content.shape[-2:])
+        self.hw: tuple[int, int] = (content.shape[-2], content.shape[-1])
         self.lambdas = config.lambdas
         self.regions = targets.at(config.style_layers)
         self._a_C: dict[Tile, Tensor] = {}
@@ -158,8 +158,8 @@ class TiledObjective:
         D = torch.autograd.grad(self.cfg.style_weight * J_style, list(G.values()))
         return J_style.detach(), dict(zip(G, D, strict=False))
 
-    def _tile_backward(self, x: Tensor, t: Tile, D: dict[tuple[int, str], Tensor]) -> Tensor:
-        """Adds the tile's share of the gradient to ``x.grad``; returns its share of J_content."""
+    def _tile_backward(self, x: Tensor, grad: Tensor, t: Tile, D: dict[tuple[int, str], Tensor]) -> Tensor:
+        """Adds the tile's share of the gradient to ``grad`` (``x.grad``); returns its share of J_content."""
         xt = x[(..., *t.window)].detach().requires_grad_(True)
         acts = self.net(xt, (self.cfg.content_layer, *self.cfg.style_layers))
         a_G = acts[self.cfg.content_layer][(..., *t.core_at(downsampling(self.cfg.content_layer)))]
@@ -170,7 +170,8 @@ class TiledObjective:
         # Σ ∂J/∂G · G_tile back-propagates the style cost's gradient through this tile's Grams.
         surrogate = self.cfg.content_weight * J_c + sum((D[k] * g[k]).sum() for k in D)
         surrogate.backward()
-        x.grad[(..., *t.window)] += xt.grad
+        assert xt.grad is not None  # xt is a leaf that requires grad, and backward() just ran
+        grad[(..., *t.window)] += xt.grad
         return J_c.detach()
 
     def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
@@ -185,11 +186,14 @@ class TiledObjective:
         J_style, D = self._style(G)
         if x.grad is None:
             x.grad = torch.zeros_like(x)
-        J_content = sum(self._tile_backward(x, t, D) for t in tiles)  # pass 2: each tile's share of the gradient
+        grad = x.grad
+        # pass 2: each tile's share of the gradient
+        J_content = sum((self._tile_backward(x, grad, t, D) for t in tiles), torch.zeros((), device=x.device))
         x_tv = x.detach().requires_grad_(True)
         J_tv = cfg.tv_weight * tv_cost(x_tv)
         J_tv.backward()
-        x.grad += x_tv.grad
+        assert x_tv.grad is not None  # as xt's in _tile_backward
+        grad += x_tv.grad
         J = total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + J_tv.detach()
         return J, {"content": cfg.content_weight * J_content, "style": cfg.style_weight * J_style,
                    "tv": J_tv.detach()}

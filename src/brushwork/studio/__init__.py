@@ -35,7 +35,9 @@ def server(settings: Settings):
             await super().shutdown(sockets)
 
     app = create_app(settings)
-    return Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_WAIT))
+    # uvicorn annotates the timeout as int, but hands it to asyncio.timeout(), which takes any seconds.
+    config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=SHUTDOWN_WAIT)  # type: ignore[arg-type]
+    return Server(config)
 
 
 def serve(settings: Settings, sock: socket.socket) -> None:

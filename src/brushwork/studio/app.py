@@ -78,8 +78,9 @@ class Studio:
                                  openapi_url=None, default_response_class=StrictJSON)
         app.state.settings, app.state.uploads, app.state.queue, app.state.stop = settings, self.uploads, None, self.stop
         app.add_middleware(Guard, hosts=settings.hosts(), origins=settings.origins())
-        app.add_exception_handler(Refused, self.refused)
-        app.add_exception_handler(QueueFull, self.busy)
+        # Starlette types a handler as taking any Exception; it calls each only with its own class.
+        app.add_exception_handler(Refused, self.refused)  # type: ignore[arg-type]
+        app.add_exception_handler(QueueFull, self.busy)  # type: ignore[arg-type]
         get = functools.partial(app.add_api_route, methods=["GET", "HEAD"])
         get("/", self.index, include_in_schema=False)
         get("/api/presets", self.presets)

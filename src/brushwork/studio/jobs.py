@@ -49,7 +49,8 @@ class Job:
 
     def __init__(self, spec: Spec, make: Callable[[], Painting]):
         self.id, self.spec, self.created = new_id(), spec, time.time()
-        self.state, self.error, self.version = "queued", None, 0
+        self.state, self.version = "queued", 0
+        self.error: str | None = None
         self._make: Callable[[], Painting] | None = make  # reads the inputs when the job starts
         self._painting: Painting | None = None
         self._event: Progress | None = None
@@ -70,6 +71,7 @@ class Job:
             if self.state != "queued":
                 return
             make, self._make = self._make, None
+            assert make is not None  # only a job that leaves "queued" drops it
             self._set("running")
         painting, state, error = None, "done", None
         try:

@@ -13,9 +13,10 @@ import dataclasses
 import difflib
 import types
 import typing
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, create_model
+from pydantic_core import ErrorDetails
 
 from ..config import Config, ConfigError
 from ..presets import load_preset
@@ -52,7 +53,9 @@ def bounds(settings: Settings) -> dict[str, dict]:
 def options_model(settings: Settings) -> type[BaseModel]:
     """One field per ``Config`` field the page may set, under its name or with hyphens."""
     hints, rules = typing.get_type_hints(Config), bounds(settings)
-    fields = {}
+    # name: (its type, built at run time; its FieldInfo). Any: create_model takes them as **kwargs beside its
+    # own __config__ and the like, which a narrower value type would not fit.
+    fields: dict[str, Any] = {}
     for f in dataclasses.fields(Config):
         if f.name in SERVER_ONLY:
             continue
@@ -66,11 +69,12 @@ def job_model(settings: Settings) -> type[BaseModel]:
     options = options_model(settings)
     upload_id = Annotated[str, StringConstraints(min_length=1, max_length=MAX_TEXT)]
     weight = Annotated[float, Field(ge=0)]
+    preset: Any = Literal[tuple(preset_names())]  # a type built at run time: mypy sees only a value
     return create_model(
         "Job", __config__=STRICT, content=(upload_id, ...),
         styles=(Annotated[list[upload_id], Field(min_length=1, max_length=settings.max_styles)], ...),
         blend=(Annotated[list[weight], Field(max_length=settings.max_styles)] | None, None),
-        preset=(Literal[tuple(preset_names())] | None, None), options=(options, Field(default_factory=options)))
+        preset=(preset | None, None), options=(options, Field(default_factory=options)))
 
 
 def _field_type(tp, rules: dict, choices: tuple | None):
@@ -79,9 +83,11 @@ def _field_type(tp, rules: dict, choices: tuple | None):
     optional = typing.get_origin(tp) in (typing.Union, types.UnionType) and type(None) in args
     if optional:
         (tp,) = [a for a in args if a is not type(None)]
+    out: Any  # a type built at run time, for pydantic
     if typing.get_origin(tp) is tuple:
         item = _scalar(typing.get_args(tp)[0], rules.get("items", {}), choices)
-        out = Annotated[tuple[item, ...], Field(max_length=rules.get("max_length", MAX_ITEMS))]
+        # mypy takes tuple[...] for a static type, which item (built at run time) cannot be.
+        out = Annotated[tuple[item, ...], Field(max_length=rules.get("max_length", MAX_ITEMS))]  # type: ignore[valid-type]
     else:
         out = _scalar(tp, {k: v for k, v in rules.items() if k not in ("items", "max_length")}, choices)
     return out | None if optional else out
@@ -146,7 +152,7 @@ def _over_limits(config: Config, s: Settings) -> str | None:
     return None
 
 
-def _explain(err: dict) -> str:
+def _explain(err: ErrorDetails) -> str:
     """One error of pydantic's as a sentence naming the field ('options.size') and the rule."""
     loc = [str(p) for p in err["loc"]]
     where, kind, msg = ".".join(loc), err["type"], err["msg"]

@@ -92,7 +92,8 @@ def _own_names() -> set[str]:
     name = socket.gethostname()
     names = {name, socket.getfqdn()}
     try:
-        names |= {info[4][0] for info in socket.getaddrinfo(name, None)}
+        # An address is a str; only an IPv6 address on a Python built without IPv6 is an int, never a host name.
+        names |= {a for info in socket.getaddrinfo(name, None) if isinstance(a := info[4][0], str)}
     except OSError:
         pass
     return names
