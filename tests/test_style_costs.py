@@ -120,3 +120,15 @@ def test_sample_at_finds_the_same_point_at_every_resolution():
     xy = t([[0.0, 0.0], [-0.5, 0.0]], torch.float32)
     torch.testing.assert_close(sc.sample_at(fine, xy)[:, 0], torch.tensor([3.5, 1.5]))
     torch.testing.assert_close(sc.sample_at(coarse, xy)[:, 0], torch.tensor([3.5, 1.5]))
+
+
+def test_grid_points_are_cell_centres_of_weighted_cells_and_bounded():
+    w = t([[1, 0], [0.5, 1]], torch.float32)
+    xy, wp = sc.grid_points(w, 10, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(xy, torch.tensor([[-0.5, -0.5], [-0.5, 0.5], [0.5, 0.5]]))
+    torch.testing.assert_close(wp, torch.tensor([1, 0.5, 1]))
+    big = torch.ones(40, 50)
+    xy, wp = sc.grid_points(big, 100, torch.Generator().manual_seed(1))
+    assert xy.shape == (100, 2) and len(set(map(tuple, xy.tolist()))) == 100 and (xy.abs() < 1).all()
+    assert torch.equal(xy, sc.grid_points(big, 100, torch.Generator().manual_seed(1))[0])
+

@@ -85,7 +85,9 @@ def sample_at(a: Tensor, xy: Tensor) -> Tensor:
     (x, y) in [-1, 1] over the whole picture (``align_corners=False``: the same point at every
     layer's resolution, as STROTSS samples hypercolumns). Returns ``(P, n_C)``."""
     grid = xy.to(a.dtype)[None, None]  # (1, 1, P, 2)
-    return F.grid_sample(a, grid, mode="bilinear", align_corners=False)[0, :, 0].T
+    # contiguous(): on channels-last activations (vgg.py's layout) torch 2.13's CPU grid_sample
+    # returned NaN at some points; the copy costs one layer's activations.
+    return F.grid_sample(a.contiguous(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
 
 
 def hypercolumn(parts: Sequence[Tensor], lambdas: Sequence[float]) -> Tensor:
@@ -121,3 +123,18 @@ def nn_cost(F_G: Tensor, F_S: Tensor, w: Tensor | None = None) -> Tensor:
         return d.mean()
     w = _acc(w)
     return (w * d).sum() / w.sum().clamp(min=1e-12)
+
+
+def grid_points(w: Tensor, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """At most ``n`` cells of a grid with weights ``w`` ``(g_H, g_W)``, drawn at random without
+    replacement among the cells of positive weight: ``(xy (P, 2), w (P,))``, ``xy`` the cells'
+    centres as (x, y) in [-1, 1] (``sample_at``'s convention). Drawing a bounded number keeps the
+    neighbour search's memory and time bounded at any size (the published NNST code holds every
+    position and needs about 6 GB at 512 px)."""
+    g_H, g_W = w.shape
+    cells = (w.reshape(-1) > 0).nonzero()[:, 0].cpu()
+    if cells.numel() > n:
+        cells = cells[torch.randperm(cells.numel(), generator=generator)[:n]].sort().values
+    y, x = cells // g_W, cells % g_W
+    xy = torch.stack([(x + 0.5) / g_W * 2 - 1, (y + 0.5) / g_H * 2 - 1], dim=1).to(w.device, torch.float32)
+    return xy, w.reshape(-1)[cells.to(w.device)]
