@@ -20,7 +20,7 @@ _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 # Each style loss's default β (``Config.beta``): the losses differ in size, so one β would paint
 # with one and barely touch the picture with another. Chosen so that each, at its default,
 # moves the photo about as far as gram's β = 10 does (README, "Style losses").
-STYLE_WEIGHTS = {"gram": 10.0, "w2": 10.0, "swd": 10.0, "nn": 10.0}
+STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 10.0}
 
 
 @dataclass(frozen=True)
