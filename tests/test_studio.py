@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from brushwork import images
+from brushwork.config import STYLE_WEIGHTS
 from brushwork.engine import Painting
 from brushwork.events import Progress
 from brushwork.studio import Settings
@@ -24,6 +25,7 @@ from studio_helpers import (
     paced_paintings,
     pair,
     png,
+    small_pair,
     submit,
     until,
     upload,
@@ -102,6 +104,28 @@ def test_a_job_paints_streams_progress_and_its_png_carries_parameters(studio, tu
     gallery = studio.get("/api/jobs").json()
     assert [g["id"] for g in gallery] == [job] and gallery[0]["settings"]["options"]["size"] == 48
     assert gallery[0]["settings"]["content"] == content and gallery[0]["settings"]["preset"] == "preview"
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_a_job_takes_a_style_loss_and_its_png_records_the_losss_own_weight(studio, tubingen, starry, loss):
+    content, style = pair(studio, tubingen, starry)
+    r = submit(studio, content, style, {"size": 48, "iterations": 2, "style_loss": loss})
+    assert r.status_code == 201
+    with studio.stream("GET", f"/api/jobs/{r.json()['id']}/events") as s:
+        last = list(events(s))[-1]
+    assert last["state"] == "done" and last["step"] == 2
+    params = json.loads(Image.open(io.BytesIO(studio.get(last["result"]).content)).text["brushwork"])
+    assert params["config"]["style_loss"] == loss and params["config"]["style_weight"] is None
+    assert params["effective"]["style_weight"] == STYLE_WEIGHTS[loss]
+
+
+def test_the_page_offers_each_style_loss_with_its_own_weight(studio):
+    page = studio.get("/").text
+    assert all(f'<option value="{loss}">' in page for loss in STYLE_WEIGHTS)
+    assert 'id="style-loss"' in page and "style_loss" in studio.get("/static/studio.js").text
+    assert studio.get("/api/presets").json()["style_weights"] == STYLE_WEIGHTS
+    r = submit(studio, *small_pair(studio), {"style_loss": "sinkhorn"})
+    assert r.status_code == 422 and "style_loss" in r.text
 
 
 def test_the_event_stream_sends_every_step(studio, tubingen, starry, monkeypatch):

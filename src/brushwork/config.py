@@ -17,6 +17,10 @@ from .options import ConfigError, check, option, show
 MAX_SIDE = 65536  # pixels a side: far beyond any memory, and what image sizes are checked against
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the network's arithmetic (devices.resolve_precision)
 _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
+# Each style loss's default β (``Config.beta``): the losses differ in size, so one β would paint
+# with one and barely touch the picture with another. Chosen so that each, at its default,
+# moves the photo about as far as gram's β = 10 does (README, "Style losses").
+STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 10.0}
 
 
 @dataclass(frozen=True)
@@ -64,9 +68,10 @@ class Config:
                                                            ge=0)
     # α: weight of the content cost.
     content_weight: float = option(1.0, "content weight α", ge=0)
-    # β: weight of the style cost. On the normalized features (vgg.py) J_content and each J_style^l
-    # are O(1); β/α = 10 gives a picture balanced between photo and painting (β=30: more paint).
-    style_weight: float = option(10.0, "style weight β", ge=0)
+    # β: weight of the style cost; None: the style loss's own (STYLE_WEIGHTS), since the losses
+    # differ in size. On the normalized features (vgg.py) J_content and each Gram J_style^l are O(1);
+    # β/α = 10 gives a picture balanced between photo and painting (β=30: more paint).
+    style_weight: float | None = option(None, "style weight β (default: the style loss's own, gram 10)", ge=0)
     # Weight of the total-variation smoothness term (0 turns it off).
     tv_weight: float = option(1.0, "total-variation weight", ge=0)
     # Blend weights of several style images (normalized to sum 1); None blends them equally.
@@ -82,9 +87,10 @@ class Config:
     # Masks sending a style image to a region: "STYLE=MASK.png", STYLE a style's number (1, 2, …) or path.
     style_masks: tuple[str, ...] = option(
         (), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable", flag="style-mask")
-    # The style statistic: Gram matrices (Gatys) or the Wasserstein-2 distance of mean and covariance.
-    style_loss: str = option("gram", "style statistic: gram (Gatys) or w2 (mean and covariance)",
-                             choices=("gram", "w2"))
+    # The style statistic: Gram matrices (Gatys), the Wasserstein-2 distance of mean and covariance,
+    # the sliced Wasserstein distance of the whole feature distribution, or neural neighbours.
+    style_loss: str = option("gram", "style statistic: gram (Gatys), w2 (mean and covariance), swd (sliced "
+                             "Wasserstein) or nn (neural neighbours)", choices=tuple(STYLE_WEIGHTS))
     # Divide each term's gradient by its L1 norm before weighting (jcjohnson's -normalize_gradients).
     normalize_gradients: bool = option(False, "L1-normalize each loss term's gradient (jcjohnson)")
     # Pooling in VGG19: 'max' as trained, or 'avg' (Gatys et al. 2015 find it slightly nicer).
@@ -171,6 +177,11 @@ class Config:
         if self.learning_rate is not None:
             return self.learning_rate
         return 1.0 if self.optimizer == "lbfgs" else 0.02
+
+    @property
+    def beta(self) -> float:
+        """The style weight in effect: ``style_weight``, or the style loss's own default."""
+        return STYLE_WEIGHTS[self.style_loss] if self.style_weight is None else self.style_weight
 
     @property
     def lambdas(self) -> dict[str, float]:

@@ -5,10 +5,19 @@ are then compared with guided Grams of the generated image inside the mask only.
 picture no mask covers takes the blend of the styles that have no mask, or no style at all when
 every style has one. Without masks there is one region, everywhere, and the costs are exactly the
 notes' formulas.
+
+The other statistics (``--style-loss``): w2 (mean and covariance), swd (the features themselves,
+projected on new random directions at each evaluation) and nn (hypercolumns at sampled points,
+their nearest style neighbours found again at each evaluation). Several styles of a region blend
+as a mixture for swd (each style's positions weighted by its blend weight: the target is one
+distribution) and as a weighted sum of costs for nn (a pooled set would make the weights nearly
+meaningless: the nearest neighbour comes from whichever style is closest). A masked region counts
+in proportion to its area, as the Gram cost does.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import costs
+from . import costs, style_costs
 from .config import Config
 from .layers import downsampling
 from .vgg import VGG19Features
@@ -44,6 +53,9 @@ class _Region:
     masks: dict[str, Tensor | None] = field(default_factory=dict)  # the mask at each layer's size
     gram: dict[str, Tensor] = field(default_factory=dict)  # per-position Gram Ĝ = G / (n_H·n_W)
     w2: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (μ, Σ^½)
+    swd: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (A_S (n_C, M), weights (M,))
+    nn: list[tuple[list[Tensor], float]] = field(default_factory=list)  # (centred parts per layer, weight)
+    centers: dict[str, Tensor] = field(default_factory=dict)  # nn: the styles' mean feature per layer
 
 
 def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor]) -> list[tuple[Tensor | None, list]]:
@@ -64,11 +76,51 @@ def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor])
     return out
 
 
-def _statistics(acts: dict[str, Tensor], style_loss: str) -> dict:
-    """A style picture's statistic at each layer: its Gram matrix, or its (mean, covariance)."""
+SWD_STYLE_POSITIONS = 65536  # a style's positions kept per layer for swd (sorting cost per step)
+NN_STRIDE = 4  # nn's hypercolumns are taken on a grid of 1/4 of the picture's side (relu3_1's)
+NN_STYLE_POSITIONS = 4096  # style hypercolumns kept per style, per scale
+NN_POSITIONS = 4096  # output hypercolumns pulled per evaluation: memory and time stay bounded
+
+
+def _statistics(acts: dict[str, Tensor], style_loss: str, hw: tuple[int, int]) -> dict:
+    """A style picture's statistic at each layer: its Gram matrix, its (mean, covariance), its
+    features (swd; at most SWD_STYLE_POSITIONS, a fixed random subset) or its features at sampled
+    points (nn). Fixed seeds: targets depend on the pictures alone, so ``cache`` may reuse them."""
+    gen = torch.Generator().manual_seed(0)
     if style_loss == "gram":
         return {layer: costs.style_target(a, 1, 1) for layer, a in acts.items()}
+    if style_loss == "swd":
+        return {layer: _subsample(costs.unroll(a)[0], gen) for layer, a in acts.items()}
+    if style_loss == "nn":
+        some = next(iter(acts.values()))
+        xy, _ = style_costs.grid_points(some.new_ones(hw[0] // NN_STRIDE, hw[1] // NN_STRIDE, dtype=torch.float32),
+                                        NN_STYLE_POSITIONS, gen)
+        return {layer: style_costs.sample_at(a, xy).float() for layer, a in acts.items()}
     return {layer: costs.mean_cov(a) for layer, a in acts.items()}
+
+
+def _subsample(A: Tensor, gen: torch.Generator) -> Tensor:
+    keep = torch.randperm(A.shape[1], generator=gen)[:SWD_STYLE_POSITIONS].sort().values
+    return A[:, keep.to(A.device)].float()
+
+
+def _blend_into(region: _Region, loss: str, layers: Sequence[str], statistics: list[dict], members: list) -> None:
+    """A region's targets from its styles' statistics and blend weights (see the module docstring)."""
+    members = [(i, w) for i, w in members if w > 0]
+    for layer in layers:
+        stats = [(statistics[i][layer], w) for i, w in members]
+        if loss == "gram":
+            region.gram[layer] = sum(w * st for st, w in stats)
+        elif loss == "w2":
+            mu = sum(w * st[0] for st, w in stats)
+            region.w2[layer] = (mu, costs.sqrtm_psd(sum(w * st[1] for st, w in stats)))
+        elif loss == "swd":  # a mixture: each position weighs its style's weight over its count
+            region.swd[layer] = (torch.cat([A for A, _ in stats], 1),
+                                 torch.cat([A.new_full((A.shape[1],), w / A.shape[1]) for A, w in stats]))
+        else:  # nn: features centred on the styles' mean (NNST centres on the style's mean)
+            region.centers[layer] = sum(w * F_S.mean(0) for F_S, w in stats)
+    if loss == "nn":
+        region.nn = [([statistics[i][l] - region.centers[l] for l in layers], w) for i, w in members]
 
 
 class StyleTargets:
@@ -78,24 +130,18 @@ class StyleTargets:
     def __init__(self, net: VGG19Features, config: Config, styles: Sequence[Tensor], blend: Sequence[float],
                  masks: dict[int, Tensor] | None = None):
         with torch.no_grad():  # one style's activations at a time: at 1024 px they take ~0.5 GB
-            statistics = [_statistics(net(s, config.style_layers), config.style_loss) for s in styles]
+            statistics = [_statistics(net(s, config.style_layers), config.style_loss, (s.shape[-2], s.shape[-1]))
+                          for s in styles]
         self.regions: list[_Region] = []
         for mask, members in regions_for(len(styles), blend, masks or {}):
             region = _Region(mask=mask)
-            for layer in config.style_layers:
-                if config.style_loss == "gram":
-                    region.gram[layer] = sum(w * statistics[i][layer] for i, w in members)
-                else:
-                    stats = [statistics[i][layer] for i, _ in members]
-                    mu = sum(w * st[0] for (_, w), st in zip(members, stats, strict=False))
-                    Sigma = sum(w * st[1] for (_, w), st in zip(members, stats, strict=False))
-                    region.w2[layer] = (mu, costs.sqrtm_psd(Sigma))
+            _blend_into(region, config.style_loss, config.style_layers, statistics, members)
             self.regions.append(region)
 
     def at(self, layers: Sequence[str]) -> list[_Region]:
         """The regions that cover some of the picture, with their masks brought to each layer's size."""
         return [_Region(mask=r.mask, masks={l: None if r.mask is None else _downsample(r.mask, l) for l in layers},
-                        gram=r.gram, w2=r.w2)
+                        gram=r.gram, w2=r.w2, swd=r.swd, nn=r.nn, centers=r.centers)
                 for r in self.regions if r.mask is None or r.mask.sum() > 0]
 
 
@@ -126,6 +172,16 @@ class Objective:
         with torch.no_grad():
             self.a_C = net(content, [config.content_layer])[config.content_layer]
         self.regions = targets.at(config.style_layers)
+        lam = [self.lambdas[l] for l in config.style_layers]
+        self.F_S = [[(style_costs.hypercolumn(parts, lam), w) for parts, w in r.nn] for r in self.regions]
+        self.calls = 0  # evaluations so far: swd's directions and nn's points are new at each
+
+    def _generator(self, x: Tensor) -> torch.Generator:
+        """A CPU generator seeded from the run's seed, the evaluation and the picture's size: new
+        directions or points at every step (Heitz et al.), the same ones when a run is repeated."""
+        key = f"{self.cfg.seed}/{self.calls}/{x.shape[-2]}x{x.shape[-1]}".encode()
+        self.calls += 1
+        return torch.Generator().manual_seed(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest()) >> 1)
 
     def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         """``J(x)``, its gradient left in ``x.grad``, and the weighted terms (all detached)."""
@@ -140,28 +196,55 @@ class Objective:
         if cfg.normalize_gradients:
             a_G = _NormalizeGrad.apply(a_G, cfg.content_weight)
         J_content = costs.content_cost(self.a_C, a_G)
-        J_layers = {}
-        for layer in cfg.style_layers:
-            a = acts[layer]
-            if cfg.normalize_gradients:
-                a = _NormalizeGrad.apply(a, cfg.style_weight * self.lambdas[layer])
-            # A tile outside every region has no style to match: its style cost is zero.
-            zero = a.new_zeros((), dtype=torch.float32)
-            J_layers[layer] = sum((self._region_cost(r, layer, a) for r in self.regions), zero)
-        J_style = costs.style_cost(J_layers, self.lambdas)
+        gen = self._generator(x)
+        if cfg.normalize_gradients:
+            acts = {l: _NormalizeGrad.apply(acts[l], cfg.beta * self.lambdas[l]) for l in cfg.style_layers}
+        if cfg.style_loss == "nn":
+            J_style = self._nn_cost(acts, (x.shape[-2], x.shape[-1]), gen)
+        else:
+            J_layers = {}
+            for layer in cfg.style_layers:
+                a = acts[layer]
+                V = style_costs.unit_directions(a.shape[-3], a.shape[-3], gen).to(a.device) \
+                    if cfg.style_loss == "swd" else None  # K = n_C directions, as Heitz et al.
+                # A tile outside every region has no style to match: its style cost is zero.
+                zero = a.new_zeros((), dtype=torch.float32)
+                J_layers[layer] = sum((self._region_cost(r, layer, a, V) for r in self.regions), zero)
+            J_style = costs.style_cost(J_layers, self.lambdas)
         J_tv = costs.tv_cost(x)
-        J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + cfg.tv_weight * J_tv
-        return J, {"content": cfg.content_weight * J_content, "style": cfg.style_weight * J_style,
+        J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.beta) + cfg.tv_weight * J_tv
+        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style,
                    "tv": cfg.tv_weight * J_tv}
 
-    def _region_cost(self, r: _Region, layer: str, a: Tensor) -> Tensor:
+    def _region_cost(self, r: _Region, layer: str, a: Tensor, V: Tensor | None) -> Tensor:
         m = r.masks[layer]
         n_H, n_W = a.shape[-2:]
         if self.cfg.style_loss == "w2":
             mu, sqrt_Sigma = r.w2[layer]
             J = costs.layer_style_cost_w2(mu, sqrt_Sigma, a, m)
-            return J if m is None else J * (m.sum() / (n_H * n_W))
-        return gram_region_cost(r, layer, costs.gram_matrix(costs.unroll(masked(a, m))), a.shape[-3], n_H * n_W)
+        elif self.cfg.style_loss == "swd" and V is not None:
+            A_S, w_S = r.swd[layer]
+            S, u_S = style_costs.sorted_projections(A_S, V, w_S)
+            J = style_costs.swd_cost(costs.unroll(a)[0], V, S, u_S, None if m is None else m.reshape(-1))
+        else:
+            return gram_region_cost(r, layer, costs.gram_matrix(costs.unroll(masked(a, m))), a.shape[-3], n_H * n_W)
+        return J if m is None else J * (m.sum() / (n_H * n_W))
+
+    def _nn_cost(self, acts: dict[str, Tensor], hw: tuple[int, int], gen: torch.Generator) -> Tensor:
+        """Σ over regions of the blend of neural-neighbour costs, at most NN_POSITIONS points each."""
+        layers, lam = self.cfg.style_layers, [self.lambdas[l] for l in self.cfg.style_layers]
+        grid = (hw[0] // NN_STRIDE, hw[1] // NN_STRIDE)
+        J = acts[layers[0]].new_zeros((), dtype=torch.float32)
+        for r, F_S in zip(self.regions, self.F_S, strict=True):
+            m = acts[layers[0]].new_ones(grid, dtype=torch.float32) if r.mask is None else \
+                F.interpolate(r.mask, size=grid, mode="area")[0, 0]
+            xy, w = style_costs.grid_points(m, NN_POSITIONS, gen)
+            if not len(w):
+                continue
+            F_G = style_costs.hypercolumn([style_costs.sample_at(acts[l], xy) - r.centers[l] for l in layers], lam)
+            J_r = sum(b * style_costs.nn_cost(F_G, F, w) for F, b in F_S)
+            J = J + J_r * (m.sum() / m.numel())
+        return J
 
 
 def _downsample(mask: Tensor, layer: str) -> Tensor:

@@ -155,7 +155,7 @@ class TiledObjective:
         J_style = style_cost(J_layers, self.lambdas)
         if not G:  # no region covers the picture: no style to match
             return J_style, {}
-        D = torch.autograd.grad(self.cfg.style_weight * J_style, list(G.values()))
+        D = torch.autograd.grad(self.cfg.beta * J_style, list(G.values()))
         return J_style.detach(), dict(zip(G, D, strict=False))
 
     def _tile_backward(self, x: Tensor, grad: Tensor, t: Tile, D: dict[tuple[int, str], Tensor]) -> Tensor:
@@ -194,6 +194,6 @@ class TiledObjective:
         J_tv.backward()
         assert x_tv.grad is not None  # as xt's in _tile_backward
         grad += x_tv.grad
-        J = total_cost(J_content, J_style, cfg.content_weight, cfg.style_weight) + J_tv.detach()
-        return J, {"content": cfg.content_weight * J_content, "style": cfg.style_weight * J_style,
+        J = total_cost(J_content, J_style, cfg.content_weight, cfg.beta) + J_tv.detach()
+        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style,
                    "tv": J_tv.detach()}

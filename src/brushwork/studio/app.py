@@ -23,7 +23,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from .. import images
-from ..config import Config, ConfigError
+from ..config import STYLE_WEIGHTS, Config, ConfigError
 from ..engine import Painting, stylize_iter
 from ..events import finite
 from ..presets import describe, load_preset
@@ -141,7 +141,9 @@ class Studio:
                      for name in preset_names()}
         limits = {"max_size": s.max_size, "max_iterations": s.max_iterations, "max_styles": s.max_styles,
                   "max_scales": MAX_SCALES, "max_upload_bytes": s.max_bytes, "max_pixels": s.max_pixels}
-        return {"defaults": dataclasses.asdict(Config()), "presets": described, "limits": limits}
+        # style_weights: each style loss's own β, where the page puts the slider when the loss changes.
+        return {"defaults": dataclasses.asdict(Config()), "presets": described, "limits": limits,
+                "style_weights": STYLE_WEIGHTS}
 
     async def upload(self, request: Request, name: str = "upload"):
         async with self._receiving:

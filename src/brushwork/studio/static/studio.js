@@ -78,6 +78,9 @@ function showSlider(id) {
 }
 
 function applyOptions(options) {
+  if (options.style_loss) $("style-loss").value = options.style_loss;
+  // No style weight given: the style loss's own (the losses differ in size).
+  if (options.style_weight === null) options = { ...options, style_weight: state.info.style_weights[$("style-loss").value] };
   for (const [id, [name, , toSlider]] of Object.entries(sliders)) {
     if (options[name] !== undefined && options[name] !== null && options[name] > 0) $(id).value = toSlider(options[name]);
     showSlider(id);
@@ -86,7 +89,7 @@ function applyOptions(options) {
 }
 
 function options() {
-  const out = { color: $("color").value };
+  const out = { color: $("color").value, style_loss: $("style-loss").value };
   for (const [id, [name, toOption]] of Object.entries(sliders)) out[name] = toOption($(id).value);
   return out;
 }
@@ -183,7 +186,7 @@ async function loadGallery() {
     const o = j.settings.options;
     return el("div", { className: "card", id: `card-${j.id}` },
       el("img", { src: j.result, alt: `painting ${j.id.slice(0, 8)}`, loading: "lazy" }),
-      el("div", { className: "row" }, el("span", { textContent: `${j.state} · ${o.size} px · β ${o.style_weight}` })),
+      el("div", { className: "row" }, el("span", { textContent: `${j.state} · ${o.size} px · ${o.style_loss} · β ${o.style_weight ?? "its default"}` })),
       el("div", { className: "row" }, link, open));
   }));
 }
@@ -207,6 +210,7 @@ async function start() {
   for (const [name, p] of Object.entries(presets)) $("preset").append(el("option", { value: name, textContent: `${name}: ${p.description}` }));
   $("preset").addEventListener("change", () => applyOptions($("preset").value ? presets[$("preset").value].options : defaults));
   for (const id of Object.keys(sliders)) $(id).addEventListener("input", () => showSlider(id));
+  $("style-loss").addEventListener("change", () => applyOptions({ style_weight: null }));
   applyOptions(defaults);
   dropZone($("content-drop"), $("content-file"), "content");
   dropZone($("style-drop"), $("style-file"), "style");

@@ -1,0 +1,140 @@
+"""Style costs beyond Gatys's Gram matrices, one pure function per formula.
+
+* Sliced Wasserstein (Heitz, Vanhoey, Chambon, Belcour, CVPR 2021, "A Sliced Wasserstein Loss for
+  Neural Texture Synthesis"): a layer's features are projected on random unit directions ``V`` and
+  each projection's sorted values (its quantile function) are compared with the style's.
+* Neural neighbours (Kolkin et al. 2022, "Neural Neighbor Style Transfer"; STROTSS, Kolkin, Salavon,
+  Shakhnarovich, CVPR 2019): each output hypercolumn is pulled toward its nearest style hypercolumn
+  by cosine distance, the neighbours found again at every evaluation.
+
+Shapes: ``A`` unrolled features ``(n_C, N)`` (``N`` positions), ``V`` directions ``(n_C, K)``,
+sorted projections ``(K, N)``, hypercolumns ``(P, D)``. Sums accumulate in float32 (float64 for
+float64 inputs, for gradcheck). This module sits in the layer of ``costs`` and imports only torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+
+def _acc(x: Tensor) -> Tensor:
+    return x.double() if x.dtype == torch.float64 else x.float()
+
+
+def unit_directions(n_C: int, K: int, generator: torch.Generator, dtype=torch.float32) -> Tensor:
+    """``K`` random unit directions in ``R^{n_C}``, uniform on the sphere: ``V`` ``(n_C, K)``, drawn on
+    the CPU from ``generator`` so that a seeded run repeats bit for bit."""
+    V = torch.randn(n_C, K, generator=generator, dtype=torch.float64)
+    return (V / V.norm(dim=0, keepdim=True)).to(dtype)
+
+
+def levels(w_sorted: Tensor) -> Tensor:
+    """Quantile levels of sorted samples with weights ``w_sorted`` ``(K, N)``: the midpoint of each
+    sample's share of the cumulative weight, ``u_i = (Σ_{j≤i} w_j − w_i/2) / Σ_j w_j`` (equal weights:
+    ``(i + ½)/N``)."""
+    return (w_sorted.cumsum(-1) - w_sorted / 2) / w_sorted.sum(-1, keepdim=True)
+
+
+def quantile_at(s: Tensor, u: Tensor, c: Tensor) -> Tensor:
+    """The quantile function with values ``s`` at levels ``u`` (both ``(K, M)``, increasing along M),
+    linearly interpolated at levels ``c`` ``(K, N)`` and constant beyond the first and last level.
+    This is how Heitz et al. compare distributions with different numbers of samples."""
+    M = s.shape[-1]
+    j = torch.searchsorted(u.contiguous(), c.contiguous())
+    lo, hi = (j - 1).clamp(0, M - 1), j.clamp(0, M - 1)
+    u_lo, u_hi = u.gather(-1, lo), u.gather(-1, hi)
+    t = torch.where(u_hi > u_lo, (c - u_lo) / (u_hi - u_lo).clamp(min=1e-12), torch.zeros_like(c)).clamp(0, 1)
+    s_lo, s_hi = s.gather(-1, lo), s.gather(-1, hi)
+    return s_lo + t * (s_hi - s_lo)
+
+
+def sorted_projections(A: Tensor, V: Tensor, w: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """``(sort(Vᵀ·A), levels)``: each direction's projections of the features ``A`` ``(n_C, N)``
+    sorted, ``(K, N)``, and their quantile levels (``w`` ``(N,)``: each position's weight)."""
+    P, order = (V.T.to(A.dtype) @ A).sort(dim=-1)
+    w_sorted = torch.ones_like(P) if w is None else w.to(P.dtype)[order]
+    return P, levels(w_sorted)
+
+
+def swd_cost(A_G: Tensor, V: Tensor, S: Tensor, u_S: Tensor, w: Tensor | None = None) -> Tensor:
+    """Sliced Wasserstein cost of one layer (Heitz et al. 2021, eq. 5, with weights):
+    ``J = 1/(K·Σw) · Σ_k Σ_i w_(i) · (sort(V_kᵀA_G)_i − Q_S,k(u_i))²``.
+
+    A_G: the output's features ``(n_C, N)``; V: directions ``(n_C, K)``; S, u_S: the style's sorted
+    projections on V and their levels ``(K, M)`` (``sorted_projections``), M need not equal N;
+    w: the output positions' weights ``(N,)`` (a region's mask; None: all 1). ``Q_S,k(u)`` is the
+    style's quantile function at the output sample's level, so equal counts compare sorted values
+    one to one. A mean over directions and positions: the same at every size.
+    """
+    A_G = _acc(A_G)
+    if w is not None:  # positions outside the region take no part in the sort
+        keep = w > 0
+        A_G, w = A_G[:, keep], _acc(w)[keep]
+    P_G, order = (V.T.to(A_G.dtype) @ A_G).sort(dim=-1)
+    w_sorted = torch.ones_like(P_G) if w is None else w[order]
+    T = quantile_at(_acc(S), _acc(u_S), levels(w_sorted))
+    return (w_sorted * (P_G - T) ** 2).sum() / (w_sorted.sum().clamp(min=1e-12))
+
+
+def sample_at(a: Tensor, xy: Tensor) -> Tensor:
+    """Features ``a`` ``(1, n_C, n_H, n_W)`` bilinearly sampled at points ``xy`` ``(P, 2)`` given as
+    (x, y) in [-1, 1] over the whole picture (``align_corners=False``: the same point at every
+    layer's resolution, as STROTSS samples hypercolumns). Returns ``(P, n_C)``."""
+    grid = xy.to(a.dtype)[None, None]  # (1, 1, P, 2)
+    # contiguous(): on channels-last activations (vgg.py's layout) torch 2.13's CPU grid_sample
+    # returned NaN at some points; the copy costs one layer's activations.
+    return F.grid_sample(a.contiguous(), grid, mode="bilinear", align_corners=False)[0, :, 0].T
+
+
+def hypercolumn(parts: Sequence[Tensor], lambdas: Sequence[float]) -> Tensor:
+    """``f = [√λ_1·â_1, …, √λ_L·â_L]``, ``â_l = a_l / ‖a_l‖`` per position: one layer's features per
+    part ``(P, n_C^l)``. Normalizing each layer first gives ``f·g = Σ_l λ_l·cos(a_l, b_l)``, so a
+    deep layer's many channels do not outweigh a shallow one's (we depart from STROTSS here, which
+    normalizes the concatenation); with ``Σλ = 1``, ``‖f‖ = 1``."""
+    return torch.cat([F.normalize(_acc(p), dim=1, eps=1e-8) * lam**0.5 for p, lam in zip(parts, lambdas, strict=True)],
+                     dim=1)
+
+
+def nearest(F_G: Tensor, F_S: Tensor, chunk: int = 1024) -> Tensor:
+    """For each row of ``F_G`` ``(P, D)`` the index of the row of ``F_S`` ``(Q, D)`` with the largest
+    dot product (the nearest by cosine distance for unit rows), ``(P,)``. Found without gradient and
+    ``chunk`` rows at a time, so memory stays ``chunk·Q`` whatever P."""
+    with torch.no_grad():
+        F_S = F_S.to(F_G.dtype)
+        return torch.cat([(F_G[i:i + chunk] @ F_S.T).argmax(dim=1) for i in range(0, F_G.shape[0], chunk)])
+
+
+def nn_cost(F_G: Tensor, F_S: Tensor, w: Tensor | None = None) -> Tensor:
+    """Neural-neighbour cost (NNST 2022 §3, STROTSS's ``ℓ_r`` with the nearest neighbour only):
+    ``J = Σ_i w_i·(1 − f_i·s_{nn(i)}) / Σ_i w_i``, ``nn(i) = argmax_j f_i·s_j``.
+
+    F_G: output hypercolumns ``(P, D)``, unit rows (``hypercolumn``); F_S: the style's ``(Q, D)``;
+    w: each output position's weight ``(P,)`` (None: all 1). The neighbours are constants of the
+    step: the gradient pulls each f_i toward the s it matched, as in the papers.
+    """
+    F_G = _acc(F_G)
+    s = _acc(F_S)[nearest(F_G, F_S)]
+    d = 1 - (F_G * s).sum(dim=1)
+    if w is None:
+        return d.mean()
+    w = _acc(w)
+    return (w * d).sum() / w.sum().clamp(min=1e-12)
+
+
+def grid_points(w: Tensor, n: int, generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """At most ``n`` cells of a grid with weights ``w`` ``(g_H, g_W)``, drawn at random without
+    replacement among the cells of positive weight: ``(xy (P, 2), w (P,))``, ``xy`` the cells'
+    centres as (x, y) in [-1, 1] (``sample_at``'s convention). Drawing a bounded number keeps the
+    neighbour search's memory and time bounded at any size (the published NNST code holds every
+    position and needs about 6 GB at 512 px)."""
+    g_H, g_W = w.shape
+    cells = (w.reshape(-1) > 0).nonzero()[:, 0].cpu()
+    if cells.numel() > n:
+        cells = cells[torch.randperm(cells.numel(), generator=generator)[:n]].sort().values
+    y, x = cells // g_W, cells % g_W
+    xy = torch.stack([(x + 0.5) / g_W * 2 - 1, (y + 0.5) / g_H * 2 - 1], dim=1).to(w.device, torch.float32)
+    return xy, w.reshape(-1)[cells.to(w.device)]

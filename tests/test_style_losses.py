@@ -1,0 +1,108 @@
+"""The swd and nn style losses inside a scale's objective: targets, repeatability, blends, masks."""
+
+import pytest
+import torch
+
+from brushwork import Config, ConfigError, images, stylize_iter
+from brushwork import objective as objective_module
+from brushwork.config import STYLE_WEIGHTS
+from brushwork.network import network
+from brushwork.objective import Objective, StyleTargets
+
+SIZE = (48, 64)
+
+
+@pytest.fixture(scope="module")
+def pictures(starry, tubingen):
+    return (images.resize(images.load(tubingen), SIZE), images.resize(images.load(starry), SIZE))
+
+
+@pytest.fixture(scope="module")
+def starry():
+    from brushwork.data import STARRY_NIGHT
+    return STARRY_NIGHT
+
+
+@pytest.fixture(scope="module")
+def tubingen():
+    from brushwork.data import TUBINGEN
+    return TUBINGEN
+
+
+def objective(loss, content, styles, blend=None, masks=None, **changes):
+    cfg = Config(style_loss=loss, device="cpu", **changes)
+    net = network(cfg, torch.device("cpu"))[0]
+    targets = StyleTargets(net, cfg, styles, blend or [1 / len(styles)] * len(styles), masks)
+    return Objective(net, cfg, content, targets)
+
+
+def style_of(obj, x):
+    with torch.no_grad():
+        return obj(x)[1]["style"].item()
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_the_style_itself_costs_nothing_and_the_photo_does(pictures, loss):
+    photo, style = pictures
+    obj = objective(loss, style, [style])
+    assert style_of(obj, style) == pytest.approx(0, abs=1e-4)
+    assert style_of(obj, photo) > 0.1
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_draws_are_new_each_step_and_repeat_with_the_seed(pictures, loss, monkeypatch):
+    photo, style = pictures
+    monkeypatch.setattr(objective_module, "NN_POSITIONS", 50)  # fewer than the 12×16 grid: nn draws too
+    first, again = objective(loss, photo, [style]), objective(loss, photo, [style])
+    a = [style_of(first, photo) for _ in range(2)]
+    assert a == [style_of(again, photo) for _ in range(2)]  # bit for bit
+    assert a[0] != a[1]  # other directions (swd) or points (nn) at the next step
+    other_seed = objective(loss, photo, [style], seed=1)
+    assert style_of(other_seed, photo) != a[0]
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_a_style_of_blend_weight_zero_changes_nothing(pictures, loss):
+    photo, style = pictures
+    alone = style_of(objective(loss, photo, [style]), photo)
+    assert style_of(objective(loss, photo, [style, photo], blend=[1.0, 0.0]), photo) == pytest.approx(alone, rel=1e-6)
+    # With the photo blended in, the photo comes nearer its target.
+    assert style_of(objective(loss, photo, [style, photo], blend=[0.5, 0.5]), photo) < alone
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_a_mask_over_everything_is_no_mask_and_a_half_mask_judges_its_half(pictures, loss):
+    photo, style = pictures
+    whole = style_of(objective(loss, photo, [style]), photo)
+    full = torch.ones(1, 1, *SIZE)
+    assert style_of(objective(loss, photo, [style], masks={0: full}), photo) == pytest.approx(whole, rel=1e-5)
+    # The style painted on the left half only: the photo's right half is free, and the left half of a
+    # picture whose left is the style costs less than the photo (its half is not the whole style).
+    left = torch.zeros(1, 1, *SIZE)
+    left[..., : SIZE[1] // 2] = 1
+    half = objective(loss, photo, [style], masks={0: left})
+    mixed = torch.where(left.bool(), style, photo)
+    assert style_of(half, mixed) < 0.7 * style_of(half, photo)
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_each_loss_lowers_its_cost_in_a_short_painting(tubingen, starry, loss):
+    events = list(stylize_iter(tubingen, [starry], Config(size=64, iterations=20, tolerance=0, device="cpu",
+                                                          style_loss=loss)))
+    assert events[-1].losses["style"] < 0.7 * events[0].losses["style"]
+    assert torch.isfinite(events[-1].image).all()
+
+
+@pytest.mark.parametrize("loss", ["swd", "nn"])
+def test_tiles_refuse_the_distribution_losses_in_one_line(tubingen, starry, loss):
+    with pytest.raises(ConfigError, match="tiles, which support only --style-loss gram"):
+        next(stylize_iter(tubingen, [starry], Config(size=160, iterations=1, tile_size=128, style_loss=loss)))
+
+
+def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
+    assert set(STYLE_WEIGHTS) == {"gram", "w2", "swd", "nn"}
+    for loss, beta in STYLE_WEIGHTS.items():
+        assert Config(style_loss=loss).beta == beta
+        assert Config(style_loss=loss, style_weight=3.0).beta == 3.0
+    with pytest.raises(ConfigError, match="--style-loss must be one of"):
+        Config(style_loss="sinkhorn")
