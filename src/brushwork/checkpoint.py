@@ -72,9 +72,10 @@ def check(state: dict, config: Config, inputs: Inputs) -> dict:
     name = state.get("path", "checkpoint")
     saved = Config.from_json(state["config"], source=name)
     differ = [f.name for f in dataclasses.fields(Config)
-              if f.name not in FREE_FIELDS and getattr(saved, f.name) != getattr(config, f.name)]
+              if f.name not in FREE_FIELDS and _effective(saved, f.name) != _effective(config, f.name)]
     if differ:
-        shown = ", ".join(f"--{d.replace('_', '-')} {getattr(saved, d)!r} (now {getattr(config, d)!r})" for d in differ)
+        shown = ", ".join(f"--{d.replace('_', '-')} {_effective(saved, d)!r} (now {_effective(config, d)!r})"
+                          for d in differ)
         raise CheckpointError(f"{name} was made with other options: {shown}; resume with the same options")
     mine = inputs_digest(inputs)
     for key in ("content", "styles", "masks"):
@@ -82,3 +83,8 @@ def check(state: dict, config: Config, inputs: Inputs) -> dict:
             raise CheckpointError(f"{name} was made with other {key if key != 'content' else 'content picture'}; "
                                   f"resume with the same pictures")
     return state
+
+
+def _effective(config: Config, field: str):
+    """A field's value as the run used it: an unset style weight is the style loss's own β."""
+    return config.beta if field == "style_weight" else getattr(config, field)
