@@ -81,7 +81,7 @@ def child_main(argv: list[str]) -> int:
         return 0
     config = config.replace(**parse_set(json.loads(argv[6])))
     cap, beyond = config.steps()[-1], int(argv[7])
-    factor = config.steps()[-1] / config.iterations  # the last scale's share of --iterations (1 up to 512 px)
+    factor = cap / config.iterations  # the last scale's share of --iterations (1 up to 512 px)
     longer = config.replace(iterations=math.ceil((cap + beyond) / factor))
     marks = {cap, *range(max(5, cap - beyond), longer.steps()[-1] + 1, 5)}
     rows = trace(photo, painting, longer, {m for m in marks if m <= longer.steps()[-1]}, device, save, cap)

@@ -28,12 +28,12 @@ def _pace(monkeypatch):
         monkeypatch.setattr(optimize, "step", slowed(optimize.step))
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")  # constant paths: module-scoped fixtures may use them too
 def tubingen():
     return TUBINGEN
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def starry():
     return STARRY_NIGHT
 

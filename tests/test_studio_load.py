@@ -36,18 +36,6 @@ def pictures(tmp_path_factory, tubingen, starry):
             "huge": (folder / "huge.png").read_bytes(), "tiff16": (folder / "huge.tif").read_bytes()}
 
 
-@pytest.fixture(scope="module")
-def tubingen():
-    from brushwork.data import TUBINGEN
-    return TUBINGEN
-
-
-@pytest.fixture(scope="module")
-def starry():
-    from brushwork.data import STARRY_NIGHT
-    return STARRY_NIGHT
-
-
 class Client:
     """One client: a fixed round of requests, legitimate and hostile, repeated until time is up."""
 

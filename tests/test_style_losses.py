@@ -17,18 +17,6 @@ def pictures(starry, tubingen):
     return (images.resize(images.load(tubingen), SIZE), images.resize(images.load(starry), SIZE))
 
 
-@pytest.fixture(scope="module")
-def starry():
-    from brushwork.data import STARRY_NIGHT
-    return STARRY_NIGHT
-
-
-@pytest.fixture(scope="module")
-def tubingen():
-    from brushwork.data import TUBINGEN
-    return TUBINGEN
-
-
 def objective(loss, content, styles, blend=None, masks=None, **changes):
     cfg = Config(style_loss=loss, device="cpu", **changes)
     net = network(cfg, torch.device("cpu"))[0]
