@@ -15,6 +15,7 @@ The gradients are the ones autograd computes (``tests/test_trunk.py``); no weigh
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -32,6 +33,24 @@ def _conv_relu(x: Tensor, conv: torch.nn.Conv2d) -> Tensor:
     return torch.ops.mkldnn._convolution_pointwise(x, conv.weight, conv.bias, _PAD, _ONE, _ONE, 1, "relu", [], "")
 
 
+class _Conv(NamedTuple):
+    """A convolution and its ReLU on the tape; ``mask``: its ReLU's gradient is taken here (not
+    after the max pool that follows)."""
+
+    weight: Tensor
+    x: Tensor | int  # its input (an int: the place of one of the node's outputs)
+    y: Tensor | int  # its ReLU's output
+    relu: str
+    mask: bool
+
+
+class _Pool(NamedTuple):
+    x: Tensor | int
+    indices: Tensor | None  # None: average pooling
+    p: Tensor | int
+    name: str
+
+
 class Trunk(torch.autograd.Function):
     """``Trunk.apply(x, convs, names, wanted, pooling)`` -> the activations of ``wanted`` (relu and
     pool layers of ``names``, in that order), for ``x`` already preprocessed, in the weights' dtype
@@ -40,23 +59,18 @@ class Trunk(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: Tensor, convs: dict, names: Sequence[str], wanted: Sequence[str],  # type: ignore[override]
                 pooling: str = "max"):
-        # Per conv: (weight, input, its ReLU's output and name, mask there?); per pool: (input, indices, output, name).
-        tape: list[tuple] = []
+        tape: list[_Conv | _Pool] = []
         out: dict[str, Tensor] = {}
         for i, name in enumerate(names):
             if name.startswith("conv"):
-                relu = names[i + 1]
                 y = _conv_relu(x, convs[name])
                 later_pool = pooling == "max" and i + 2 < len(names) and names[i + 2].startswith("pool")
-                tape.append(("conv", convs[name].weight, x, y, relu, relu in wanted or not later_pool))
+                tape.append(_Conv(convs[name].weight, x, y, names[i + 1], names[i + 1] in wanted or not later_pool))
                 x = y
-            elif name.startswith("pool") and pooling == "max":
-                p, idx = _aten.max_pool2d_with_indices(x, _POOL, _POOL)
-                tape.append(("pool", x, idx, p, name))
-                x = p
             elif name.startswith("pool"):
-                p = _aten.avg_pool2d(x, _POOL, _POOL)
-                tape.append(("pool", x, None, p, name))
+                p, idx = _aten.max_pool2d_with_indices(x, _POOL, _POOL) if pooling == "max" else \
+                    (_aten.avg_pool2d(x, _POOL, _POOL), None)
+                tape.append(_Pool(x, idx, p, name))
                 x = p
             if name in wanted:
                 out[name] = x
@@ -65,8 +79,8 @@ class Trunk(torch.autograd.Function):
         # their own grad_fn); the tape names them by their place among the outputs.
         ctx.save_for_backward(*outs)
         places = {id(t): k for k, t in enumerate(outs)}
-        ctx.tape = [tuple(places[id(v)] if isinstance(v, Tensor) and id(v) in places else v for v in e)
-                    for e in tape]
+        ctx.tape = [e._replace(x=places.get(id(e.x), e.x), y=places.get(id(e.y), e.y)) if isinstance(e, _Conv)
+                    else e._replace(x=places.get(id(e.x), e.x), p=places.get(id(e.p), e.p)) for e in tape]
         ctx.wanted = list(wanted)
         return outs
 
@@ -74,42 +88,41 @@ class Trunk(torch.autograd.Function):
     def backward(ctx, *grads: Tensor):  # type: ignore[override]
         ext = {n: g for n, g in zip(ctx.wanted, grads, strict=True) if g is not None}
         saved = ctx.saved_tensors
+
+        def get(t: Tensor | int) -> Tensor:
+            return saved[t] if isinstance(t, int) else t
+
         tape, g = ctx.tape, None
-        while tape:
-            entry = tuple(saved[v] if isinstance(v, int) and not isinstance(v, bool) else v for v in tape.pop())
-            if entry[0] == "pool":
-                _, x_in, idx, p, name = entry
-                g = _add(g, ext.get(name), p)
+        while tape:  # popped as it goes: each layer's activations are freed once passed
+            e = tape.pop()
+            if isinstance(e, _Pool):
+                g = _add(g, ext.get(e.name), get(e.p))
                 if g is None:
                     continue
-                if idx is None:
-                    g = _aten.avg_pool2d_backward(g, x_in, _POOL, _POOL, [0, 0], False, True, None)
+                if e.indices is None:
+                    g = _aten.avg_pool2d_backward(g, get(e.x), _POOL, _POOL, [0, 0], False, True, None)
                     continue
-                if not tape[-1][5]:  # the ReLU before the pool is masked here, on the pooled values
-                    g = _aten.threshold_backward(g, p, 0)
-                g = _aten.max_pool2d_with_indices_backward(g, x_in, _POOL, _POOL, [0, 0], _ONE, False, idx)
+                if not tape[-1].mask:  # the ReLU before the pool is masked here, on the pooled values
+                    g = _aten.threshold_backward(g, get(e.p), 0)
+                g = _aten.max_pool2d_with_indices_backward(g, get(e.x), _POOL, _POOL, [0, 0], _ONE, False, e.indices)
             else:
-                _, w, x_in, y, relu, mask = entry
-                g = _add(g, ext.get(relu), y)
+                g = _add(g, ext.get(e.relu), get(e.y))
                 if g is None:
                     continue
-                if mask:
-                    g = _aten.threshold_backward(g, y, 0)
-                g = _aten.convolution_backward(g, x_in, w, None, _ONE, _PAD, _ONE, False, [0, 0], 1,
+                if e.mask:
+                    g = _aten.threshold_backward(g, get(e.y), 0)
+                g = _aten.convolution_backward(g, get(e.x), e.weight, None, _ONE, _PAD, _ONE, False, [0, 0], 1,
                                                [True, False, False])[0]
         ctx.tape = None
         return g, None, None, None, None
 
 
 def _add(g: Tensor | None, e: Tensor | None, like: Tensor) -> Tensor | None:
-    """The gradient so far plus one from the costs (in place into ``g``, which is the node's own)."""
+    """The gradient so far plus one from the costs (in place into ``g``, which is the node's own),
+    ``e`` brought to ``like``'s dtype and layout first if need be."""
     if e is None:
         return g
-    e = e.to(like.dtype).contiguous(memory_format=_layout(like))
+    if e.dtype != like.dtype or e.stride() != like.stride():
+        e = torch.empty_like(like).copy_(e)
     # ``e`` itself may go on: every step after this one writes a new tensor before the next add_.
     return e if g is None else g.add_(e)
-
-
-def _layout(t: Tensor) -> torch.memory_format:
-    return torch.channels_last if not t.is_contiguous() and t.is_contiguous(
-        memory_format=torch.channels_last) else torch.contiguous_format
