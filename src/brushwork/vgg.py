@@ -108,9 +108,10 @@ class VGG19Features(nn.Module):
         x = self.preprocess(image)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(self.dtype)
         if trunk.available(x) and not any(n.startswith("conv") for n in wanted):
             order = [n for n in self.names if n in wanted]
-            acts = trunk.Trunk.apply(x.to(self.dtype), self.convs, self.names[: deepest + 1], order, self.pooling)
+            acts = trunk.Trunk.apply(x, self.convs, self.names[: deepest + 1], order, self.pooling)
             return {n: self._rescaled(n, a) for n, a in zip(order, acts, strict=True)}
         with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self._layers(x, wanted, deepest)
