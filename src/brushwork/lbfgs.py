@@ -52,54 +52,69 @@ class LBFGS:
             if self._g_prev is None or self._step_prev is None:
                 # torch.optim.LBFGS's first step: no curvature known yet, so keep it short.
                 t = torch.clamp(1.0 / g.abs().sum(), max=1.0) * self.lr
+                pq = None
             else:
-                self._remember(self._step_prev, g - self._g_prev)
-            d = self._direction(g)
+                pq = self._remember(self._step_prev, g - self._g_prev, g)
+            d = self._direction(g, pq)
             update = d * t
             self.x.add_(update.view_as(self.x).to(self.x.dtype))
             self._g_prev, self._step_prev = g.clone(), update
         return loss
 
-    def _remember(self, s: Tensor, y: Tensor) -> None:
-        """Add the pair (s, y) unless the curvature sᵀy is not clearly positive (as torch's 1e-10)."""
+    def _pairs(self) -> tuple[Tensor, Tensor]:
+        """The stored s and y rows, by slot: slots fill 0, 1, … before any is reused, so the
+        filled ones are the first ``len(order)`` of each half (views, never copies)."""
+        assert self.SY is not None
+        k, m = len(self.order), self.m
+        return self.SY[:k], self.SY[m : m + k]
+
+    def _remember(self, s: Tensor, y: Tensor, g: Tensor) -> Tensor | None:
+        """Add the pair (s, y) unless the curvature sᵀy is not clearly positive (as torch's 1e-10).
+        Returns the products of every stored pair with g, by slot (``pq``), worked out in the same
+        pass over the pairs as the new row and column of SᵀY and YᵀY; None if none are stored."""
         ys = torch.dot(y, s)
         if not bool(ys > 1e-10):  # the one synchronization of a step
-            return
-        n = s.numel()
+            return None
+        n, m = s.numel(), self.m
         if self.SY is None or self.StY is None or self.YtY is None:
-            self.SY = torch.zeros(2 * self.m, n, device=s.device)
-            self.StY = torch.zeros(self.m, self.m, device=s.device)
-            self.YtY = torch.zeros(self.m, self.m, device=s.device)
-        slot = self.order.pop(0) if len(self.order) == self.m else len(self.order)
+            self.SY = torch.empty(2 * m, n, device=s.device)
+            self.StY = torch.zeros(m, m, device=s.device)
+            self.YtY = torch.zeros(m, m, device=s.device)
+        ysg = torch.stack([y, s, g], 1)  # (n, 3)
+        S, Y = self._pairs()
+        dots = torch.zeros(2 * m, 3, device=s.device)  # rows by slot: s_i·(y, s, g) | y_i·(y, s, g)
+        dots[: len(S)] = S @ ysg
+        dots[m : m + len(Y)] = Y @ ysg
+        slot = self.order.pop(0) if len(self.order) == m else len(self.order)
         self.SY[slot] = s
-        self.SY[self.m + slot] = y
+        self.SY[m + slot] = y
         self.order.append(slot)
-        # The new row and column of SᵀY and YᵀY in one pass over the buffer (stale slots are
-        # never read).
-        prod = self.SY @ torch.stack([y, s], 1)  # (2m, 2): s_i·y, y_i·y | s_i·s, y_i·s
-        self.StY[:, slot] = prod[: self.m, 0]
-        self.StY[slot, :] = prod[self.m:, 1]
-        self.YtY[:, slot] = prod[self.m:, 0]
-        self.YtY[slot, :] = prod[self.m:, 0]
+        dots[slot], dots[m + slot] = s @ ysg, y @ ysg  # the new pair replaces the oldest's row
+        self.StY[:, slot] = dots[:m, 0]
+        self.StY[slot, :] = dots[m:, 1]
+        self.YtY[:, slot] = dots[m:, 0]
+        self.YtY[slot, :] = dots[m:, 0]
+        return dots[:, 2]
 
-    def _direction(self, g: Tensor) -> Tensor:
-        """``−H·g`` (``−g`` while no pair is stored). Only k×k matrices are gathered into time
-        order; the (2m, n) buffer is read in two products, never copied."""
+    def _direction(self, g: Tensor, pq: Tensor | None) -> Tensor:
+        """``−H·g`` (``−g`` while no pair is stored). ``pq``: Sᵀg and Yᵀg by slot if ``_remember``
+        has them. Only k×k matrices are gathered into time order; the pairs are read in at most
+        two products, never copied."""
         if not self.order or self.SY is None or self.StY is None or self.YtY is None:
             return -g  # no pair stored yet
         m = self.m
+        S, Y = self._pairs()
         idx = torch.tensor(self.order, device=g.device)
         StY = self.StY[idx][:, idx]  # (k, k): s_i·y_j, oldest first
         YtY = self.YtY[idx][:, idx]
         gamma = StY[-1, -1] / YtY[-1, -1]
         R = torch.triu(StY)
         D = torch.diag(torch.diagonal(StY))
-        pq = self.SY @ g  # Sᵀg and Yᵀg, by slot
-        p, q = pq[idx], pq[m + idx]
+        p, q = (pq[idx], pq[m + idx]) if pq is not None else ((S @ g)[idx], (Y @ g)[idx])
         r = torch.linalg.solve_triangular(R, p.unsqueeze(1), upper=True).squeeze(1)  # R⁻¹Sᵀg
         rhs = (D + gamma * YtY) @ r - gamma * q
         a = torch.linalg.solve_triangular(R.T, rhs.unsqueeze(1), upper=False).squeeze(1)
-        coef = torch.zeros(2 * m, device=g.device)
-        coef[idx] = a
-        coef[m + idx] = -gamma * r
-        return -(gamma * g + coef @ self.SY)  # −(γg + S·a − γY·r)
+        coef = torch.zeros(2, len(S), device=g.device)  # by slot
+        coef[0, idx] = a
+        coef[1, idx] = -gamma * r
+        return -(gamma * g + coef[0] @ S + coef[1] @ Y)  # −(γg + S·a − γY·r)

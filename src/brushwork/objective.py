@@ -53,7 +53,7 @@ class _Region:
     masks: dict[str, Tensor | None] = field(default_factory=dict)  # the mask at each layer's size
     gram: dict[str, Tensor] = field(default_factory=dict)  # per-position Gram Ĝ = G / (n_H·n_W)
     w2: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (μ, Σ^½)
-    swd: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (A_S (n_C, M), weights (M,))
+    swd: dict[str, tuple[Tensor, Tensor | None]] = field(default_factory=dict)  # (A_S (n_C, M), weights or None)
     nn: list[tuple[list[Tensor], float]] = field(default_factory=list)  # (centred parts per layer, weight)
     centers: dict[str, Tensor] = field(default_factory=dict)  # nn: the styles' mean feature per layer
 
@@ -115,7 +115,7 @@ def _blend_into(region: _Region, loss: str, layers: Sequence[str], statistics: l
             mu = sum(w * st[0] for st, w in stats)
             region.w2[layer] = (mu, costs.sqrtm_psd(sum(w * st[1] for st, w in stats)))
         elif loss == "swd":  # a mixture: each position weighs its style's weight over its count
-            region.swd[layer] = (torch.cat([A for A, _ in stats], 1),
+            region.swd[layer] = (torch.cat([A for A, _ in stats], 1), None if len(stats) == 1 else
                                  torch.cat([A.new_full((A.shape[1],), w / A.shape[1]) for A, w in stats]))
         else:  # nn: features centred on the styles' mean (NNST centres on the style's mean)
             region.centers[layer] = sum(w * F_S.mean(0) for F_S, w in stats)

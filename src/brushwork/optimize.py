@@ -15,9 +15,9 @@ from .lbfgs import LBFGS
 def optimizer(config: Config, x: Tensor, steps: int, lr_scale: float = 1.0):
     if config.optimizer == "adam":
         return torch.optim.Adam([x], lr=config.lr * lr_scale)
-    # One L-BFGS iteration per step() call, 100 pairs of history as jcjohnson's nCorrection
-    # (fewer when the scale has fewer steps: memory); no early stop, no line search.
-    return LBFGS(x, lr=config.lr, history=min(100, steps))
+    # One L-BFGS iteration per step() call, ``lbfgs_history`` pairs (fewer when the scale has fewer
+    # steps: memory); no early stop, no line search.
+    return LBFGS(x, lr=config.lr, history=min(config.lbfgs_history, steps))
 
 
 def step(opt, objective, x: Tensor, clamp: bool) -> tuple[dict[str, float], bool, Tensor]:

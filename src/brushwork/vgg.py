@@ -14,6 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from . import trunk
 from .layers import LAYERS, check_layer
 from .weights import VGGWeights
 
@@ -29,7 +30,9 @@ class VGG19Features(nn.Module):
     with the fourth power of that, equal λ_l would then be all relu4_1. We divide each returned
     activation by its layer's mean activation (one scale per layer rather than Gatys's one per
     filter, which is unstable on few reference images), measured once on the bundled reference
-    pictures. The costs' formulas are untouched; only the features they see are rescaled.
+    pictures. The costs' formulas are untouched; only the features they see are rescaled. The
+    scales are folded into the convolutions (ReLU and max pooling commute with a positive factor),
+    so a step spends no pass over the activations on them.
     """
 
     scale: Tensor  # buffers: the input's scale and shift (weights.Preprocess), on the network's device
@@ -60,8 +63,25 @@ class VGG19Features(nn.Module):
         self.dtype = torch.float32  # the autocast dtype of the convolutions (see set_precision)
         self.channels_last = False
         self.layer_scale: dict[str, float] = {}
+        self.carried = dict.fromkeys(self.names, 1.0)  # the scale each layer's output already has
         if normalize:
             self.layer_scale = _reference_scales(self, weights)
+            self._fold_scales()
+
+    def _fold_scales(self) -> None:
+        """Scale each convolution so that its ReLU's output comes out multiplied by that layer's
+        ``layer_scale`` (the weights undo the scale their input carries). Only the layers whose
+        measured scale differs from what they carry (conv outputs, pools) still need a product."""
+        carried = 1.0
+        for name in self.names:
+            if name.startswith("conv"):
+                s = self.layer_scale.get(name.replace("conv", "relu"), 1.0)
+                conv = self.convs[name]
+                assert isinstance(conv, nn.Conv2d) and conv.bias is not None
+                conv.weight.data.mul_(s / carried)
+                conv.bias.data.mul_(s)
+                carried = s
+            self.carried[name] = carried
 
     def set_precision(self, dtype: torch.dtype, channels_last: bool) -> VGG19Features:
         """Run the convolutions under autocast to ``dtype`` (activations come back in it; the costs
@@ -69,6 +89,8 @@ class VGG19Features(nn.Module):
         bfloat16 kernels want)."""
         self.dtype, self.channels_last = dtype, channels_last
         layout = torch.channels_last if channels_last else torch.contiguous_format
+        for conv in self.convs.values():  # cast once here, not by autocast at every step
+            conv.to(dtype=dtype)
         return self.to(memory_format=layout)  # type: ignore[call-overload]  # Module.to takes it; not its stubs
 
     def preprocess(self, image: Tensor) -> Tensor:
@@ -86,8 +108,18 @@ class VGG19Features(nn.Module):
         x = self.preprocess(image)
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
+        x = x.to(self.dtype)
+        if trunk.available(x) and not any(n.startswith("conv") for n in wanted):
+            order = [n for n in self.names if n in wanted]
+            acts = trunk.Trunk.apply(x, self.convs, self.names[: deepest + 1], order, self.pooling)
+            return {n: self._rescaled(n, a) for n, a in zip(order, acts, strict=True)}
         with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self._layers(x, wanted, deepest)
+
+    def _rescaled(self, name: str, a: Tensor) -> Tensor:
+        """Layer ``name``'s activation ``a`` times the part of its scale the weights do not carry."""
+        scale = self.layer_scale.get(name, 1.0) / self.carried[name]
+        return a if scale == 1.0 else a * scale
 
     def _layers(self, x: Tensor, wanted: set[str], deepest: int) -> dict[str, Tensor]:
         out: dict[str, Tensor] = {}
@@ -102,8 +134,7 @@ class VGG19Features(nn.Module):
             else:
                 x = F.avg_pool2d(x, 2, 2)
             if name in wanted:
-                scale = self.layer_scale.get(name)
-                out[name] = x if scale is None else x * scale
+                out[name] = self._rescaled(name, x)
         return out
 
 
