@@ -56,3 +56,18 @@ def test_pairs_without_positive_curvature_are_skipped():
 def test_bad_history():
     with pytest.raises(ValueError, match="history"):
         LBFGS(torch.zeros(2, requires_grad=True), history=0)
+
+
+def test_while_no_curvature_is_known_steps_stay_as_short_as_the_first():
+    """A cost concave where it starts stores no pair; until one is stored each step is scaled as the
+    first, min(1, 1/‖g‖₁)·lr, so it does not grow with the cost's scale. (torch.optim.LBFGS takes lr·g
+    from the second step on: 2·10⁶·x here. nn's style cost at a large β did that to a picture.)"""
+    ends = []
+    for scale in (1.0, 1e6):
+        x = torch.tensor([1.0, 2.0], requires_grad=True)
+        opt = LBFGS(x, lr=1, history=5)
+        _run(opt, x, lambda v, s=scale: -s * (v**2).sum(), 3)
+        assert opt.order == []
+        ends.append(x.detach().clone())
+    # Each step moves x by x/‖x‖₁: [1, 2] -> [4/3, 8/3] -> [5/3, 10/3] -> [2, 4], whatever the scale.
+    assert torch.allclose(ends[0], ends[1]) and torch.allclose(ends[1], torch.tensor([2.0, 4.0]))

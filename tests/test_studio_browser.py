@@ -1,12 +1,12 @@
-"""The studio driven in a real headless Chromium: upload, paint with a live preview, cancel,
-download, re-open from the gallery, and the page at phone width."""
+"""The studio driven in a real headless Chromium: upload, choose a style loss, paint with a live
+preview, cancel, download, re-open from the gallery, and the page at phone width."""
 
 import hashlib
 import json
 
 from PIL import Image
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from brushwork.studio.jobs import Job
 
@@ -67,7 +67,12 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs))
         assert driver.find_element(By.CSS_SELECTOR, "#style-thumbs .name").text == "starry_night.jpg"
 
-        # First job: a small picture in a few dozen steps; the preview must change while it runs.
+        # First job: a small picture in a few dozen steps with neural neighbours, whose choice sets the
+        # style strength to that loss's own; the preview must change while it runs.
+        set_slider(driver, "style-weight", 2)
+        assert driver.find_element(By.ID, "style-weight-out").text == "100"
+        Select(driver.find_element(By.ID, "style-loss")).select_by_value("nn")
+        assert driver.find_element(By.ID, "style-weight-out").text == "10"
         set_slider(driver, "size", 64)
         set_slider(driver, "iterations", 40)
         assert driver.find_element(By.ID, "size-out").text == "64"
@@ -95,11 +100,13 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
             assert im.format == "PNG" and im.size == (64, 48)
             params = json.loads(im.text["brushwork"])
         assert params["config"]["size"] == 64 and params["config"]["iterations"] == 40 and params["step"] == 40
+        assert params["config"]["style_loss"] == "nn" and params["config"]["style_weight"] == 10
         assert params["content"] == "tubingen.jpg" and params["styles"] == ["starry_night.jpg"]
 
         # Second job: cancelled while it runs; its best picture so far is kept.
         gate.close()
         set_slider(driver, "iterations", 1000)
+        Select(driver.find_element(By.ID, "style-loss")).select_by_value("swd")
         driver.find_element(By.ID, "paint").click()
         gate.allow(1)
         wait.until(lambda d: status(d)[0] == "running" and d.find_element(By.ID, "bar").get_attribute("value") != "0")
@@ -114,6 +121,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         driver.find_elements(By.CSS_SELECTOR, "#gallery .card button.open")[1].click()
         assert driver.find_element(By.ID, "iterations-out").text == "40"
         assert driver.find_element(By.ID, "size-out").text == "64"
+        assert Select(driver.find_element(By.ID, "style-loss")).first_selected_option.get_attribute("value") == "nn"
         assert driver.find_element(By.CSS_SELECTOR, "#content-thumbs .name").text == "tubingen.jpg"
 
         # Phone width: one column, nothing wider than the screen.

@@ -28,7 +28,7 @@ from . import checkpoint, images, optimize
 from .config import Config
 from .events import Progress, Result, run_params  # noqa: F401 (re-exported)
 from .inputs import Inputs, prepare
-from .scales import Hook, OutOfMemory, Plan, Run, finish, memory_guard  # noqa: F401 (OutOfMemory re-exported)
+from .scales import Hook, OutOfMemory, Plan, Run, finish, memory_guard, plans  # noqa: F401 (OutOfMemory re-exported)
 from .schedule import Convergence, upsample
 
 
@@ -50,6 +50,8 @@ class Painting(Iterator[Progress]):
         self._image_every = config.save_every if image_every is None else image_every
         self.inputs: Inputs = prepare(content, styles, config, masks)
         self._resume = checkpoint.check(dict(resume), config, self.inputs) if resume is not None else None
+        if config.tile_size:  # tiles the options cannot use: refused now, not after the network is loaded
+            plans(config, self.inputs, torch.device("cpu"))  # an explicit tile size needs no device
         self._best: Tensor | None = None  # the best picture of the running scale (on the device)
         self._best_losses: dict[str, float] = {}
         self._where = (0, 0, 0)  # (scale, steps done in it, steps done in all)

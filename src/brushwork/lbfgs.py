@@ -11,7 +11,8 @@ Here the inverse-Hessian product uses the compact representation of Byrd, Noceda
 with S, Y the stored steps and gradient changes (one row each), R the upper triangle of SᵀY, D its
 diagonal and γ = sᵀy / yᵀy of the newest pair: a handful of matrix products whatever the history.
 The iterates are those of torch.optim.LBFGS with ``max_iter=1`` and no line search (as
-jcjohnson/neural-style runs it): the first step is scaled by min(1, 1/‖g‖₁)·lr, then lr.
+jcjohnson/neural-style runs it): the first step is scaled by min(1, 1/‖g‖₁)·lr, then lr; but for
+as long as no pair has been stored (each had sᵀy ≤ 0), every step is scaled as the first.
 """
 
 from __future__ import annotations
@@ -48,13 +49,15 @@ class LBFGS:
             raise RuntimeError("the closure computed no gradient of x")
         with torch.no_grad():
             g = self.x.grad.detach().reshape(-1).float()
-            t: Tensor | float = self.lr
-            if self._g_prev is None or self._step_prev is None:
-                # torch.optim.LBFGS's first step: no curvature known yet, so keep it short.
-                t = torch.clamp(1.0 / g.abs().sum(), max=1.0) * self.lr
-                pq = None
-            else:
+            pq = None
+            if self._g_prev is not None and self._step_prev is not None:
                 pq = self._remember(self._step_prev, g - self._g_prev, g)
+            t: Tensor | float = self.lr
+            if not self.order:
+                # No curvature known yet: keep the step short, as torch.optim.LBFGS's first one.
+                # (torch takes lr·g once a step is done, even when its pair was skipped: on a cost
+                # that is concave where it starts, nn's, a large β then threw the picture far off.)
+                t = torch.clamp(1.0 / g.abs().sum(), max=1.0) * self.lr
             d = self._direction(g, pq)
             update = d * t
             self.x.add_(update.view_as(self.x).to(self.x.dtype))

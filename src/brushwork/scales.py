@@ -68,15 +68,7 @@ class Run:
         return cls(config, inputs, device, net, net_key, content, styles, hook)
 
     def plans(self) -> list[Plan]:
-        cfg, plans = self.config, []
-        for size, steps in zip(cfg.schedule(), cfg.steps(), strict=False):
-            hw = images.fit(size, *self.inputs.content.shape[-2:])
-            side = tiles.tile_side(hw, cfg.tile_size, self.device)
-            if side is not None and (cfg.style_loss != "gram" or cfg.normalize_gradients):
-                raise ConfigError(f"a {hw[1]}×{hw[0]} px picture must be painted in tiles, which support only "
-                                  f"--style-loss gram without --normalize-gradients; lower --size")
-            plans.append(Plan(size, hw, steps, side))
-        return plans
+        return plans(self.config, self.inputs, self.device)
 
     def objective(self, plan: Plan):
         """(the objective of one scale, the photo at its size on the device)."""
@@ -113,6 +105,29 @@ class Run:
             return (0.5 + 0.5 * (noise - 0.5)).to(self.device)
         assert self.inputs.init is not None  # config.init names a picture, which prepare() read
         return images.resize(self.inputs.init, tuple(content.shape[-2:])).to(self.device)
+
+
+def plans(config: Config, inputs: Inputs, device: torch.device) -> list[Plan]:
+    """Each scale's plan; a ``ConfigError`` if one must be painted in tiles and the options cannot
+    be. An explicit ``--tile-size`` decides without the device, so ``engine.Painting`` checks it
+    before any work."""
+    out = []
+    for size, steps in zip(config.schedule(), config.steps(), strict=False):
+        hw = images.fit(size, *inputs.content.shape[-2:])
+        side = tiles.tile_side(hw, config.tile_size, device)
+        if side is not None and (config.style_loss != "gram" or config.normalize_gradients):
+            raise ConfigError(_no_tiles(config, hw))
+        out.append(Plan(size, hw, steps, side))
+    return out
+
+
+def _no_tiles(config: Config, hw: tuple[int, int]) -> str:
+    """Why a picture that must be painted in tiles cannot be, and what to do, in one line."""
+    picture = f"a {hw[1]}×{hw[0]} px picture"
+    only = "which support only --style-loss gram without --normalize-gradients"
+    if config.tile_size:
+        return f"--tile-size {config.tile_size} cuts {picture} into tiles, {only}; give --tile-size 0 (no tiles)"
+    return f"{picture} must be painted in tiles (too little memory for it whole), {only}; lower --size"
 
 
 def finish(x: Tensor, config: Config, content: Tensor) -> Tensor:
