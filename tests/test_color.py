@@ -33,6 +33,7 @@ def test_match_colors_moves_style_to_content_statistics():
     style = torch.rand(1, 3, 32, 32, generator=g) * 0.2 + torch.tensor([0.7, 0.1, 0.1]).view(1, 3, 1, 1)
     out = match_colors(style, content)
     torch.testing.assert_close(out.mean(dim=(2, 3)), content.mean(dim=(2, 3)), atol=0.01, rtol=0)
+
     def cov(x):
         return torch.cov(x[0].reshape(3, -1))
 

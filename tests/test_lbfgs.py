@@ -15,11 +15,13 @@ def _problem(n=40, seed=0):
 def _run(opt, x, f, steps):
     losses = []
     for _ in range(steps):
+
         def closure():
             opt.zero_grad()
             J = f(x.double()).float()
             J.backward()
             return J
+
         losses.append(float(opt.step(closure)))
     return losses
 
@@ -44,11 +46,13 @@ def test_pairs_without_positive_curvature_are_skipped():
     x = torch.tensor([1.0, 2.0], requires_grad=True)
     opt = LBFGS(x, lr=0.1, history=5)
     for _ in range(4):
+
         def closure():
             opt.zero_grad()
             J = -(x**2).sum()
             J.backward()
             return J
+
         opt.step(closure)
     assert opt.order == [] and torch.isfinite(x).all()
 

@@ -30,14 +30,26 @@ class CheckpointError(ConfigError):
 
 
 def inputs_digest(inputs: Inputs) -> dict:
-    return {"content": cache.digest(inputs.content), "styles": [cache.digest(s) for s in inputs.styles],
-            "masks": {str(i): cache.digest(m) for i, m in sorted(inputs.masks.items())}}
+    return {
+        "content": cache.digest(inputs.content),
+        "styles": [cache.digest(s) for s in inputs.styles],
+        "masks": {str(i): cache.digest(m) for i, m in sorted(inputs.masks.items())},
+    }
 
 
 # What a checkpoint holds, and the type of each (a file that lacks one is refused when loaded).
 FIELDS: dict[str, type | tuple[type, ...]] = {
-    "config": str, "inputs": dict, "scale": int, "scale_step": int, "step": int, "elapsed": (int, float),
-    "best": torch.Tensor, "best_losses": dict, "failures": int, "lr_scale": (int, float)}
+    "config": str,
+    "inputs": dict,
+    "scale": int,
+    "scale_step": int,
+    "step": int,
+    "elapsed": (int, float),
+    "best": torch.Tensor,
+    "best_losses": dict,
+    "failures": int,
+    "lr_scale": (int, float),
+}
 
 
 def encode(state: dict) -> bytes:
@@ -60,8 +72,12 @@ def load(path: str | os.PathLike) -> dict:
         raise CheckpointError(f"{path}: not a brushwork checkpoint")
     damaged = [k for k, t in FIELDS.items() if not isinstance(state.get(k), t) or isinstance(state.get(k), bool)]
     inputs = state.get("inputs", {})
-    if damaged or not isinstance(inputs, dict) or any(k not in inputs for k in ("content", "styles", "masks")) \
-            or state["best"].dim() != 4:
+    if (
+        damaged
+        or not isinstance(inputs, dict)
+        or any(k not in inputs for k in ("content", "styles", "masks"))
+        or state["best"].dim() != 4
+    ):
         raise CheckpointError(f"{path}: a damaged brushwork checkpoint ({', '.join(damaged) or 'inputs, best'})")
     state["path"] = str(path)
     return state
@@ -71,17 +87,23 @@ def check(state: dict, config: Config, inputs: Inputs) -> dict:
     """``state`` if it continues this very run; else a ``CheckpointError`` saying what differs."""
     name = state.get("path", "checkpoint")
     saved = Config.from_json(state["config"], source=name)
-    differ = [f.name for f in dataclasses.fields(Config)
-              if f.name not in FREE_FIELDS and _effective(saved, f.name) != _effective(config, f.name)]
+    differ = [
+        f.name
+        for f in dataclasses.fields(Config)
+        if f.name not in FREE_FIELDS and _effective(saved, f.name) != _effective(config, f.name)
+    ]
     if differ:
-        shown = ", ".join(f"--{d.replace('_', '-')} {_effective(saved, d)!r} (now {_effective(config, d)!r})"
-                          for d in differ)
+        shown = ", ".join(
+            f"--{d.replace('_', '-')} {_effective(saved, d)!r} (now {_effective(config, d)!r})" for d in differ
+        )
         raise CheckpointError(f"{name} was made with other options: {shown}; resume with the same options")
     mine = inputs_digest(inputs)
     for key in ("content", "styles", "masks"):
         if state["inputs"][key] != mine[key]:
-            raise CheckpointError(f"{name} was made with other {key if key != 'content' else 'content picture'}; "
-                                  f"resume with the same pictures")
+            raise CheckpointError(
+                f"{name} was made with other {key if key != 'content' else 'content picture'}; "
+                f"resume with the same pictures"
+            )
     return state
 
 

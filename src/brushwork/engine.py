@@ -44,8 +44,16 @@ class Painting(Iterator[Progress]):
     bad ones fail before any work. Besides the events it offers ``current_image()`` (the best
     picture so far, for a caller interrupted between steps) and ``checkpoint()``."""
 
-    def __init__(self, content, styles: Sequence, config: Config, image_every: int | None,
-                 masks: Mapping | None, resume: Mapping | None = None, hook: Hook | None = None):
+    def __init__(
+        self,
+        content,
+        styles: Sequence,
+        config: Config,
+        image_every: int | None,
+        masks: Mapping | None,
+        resume: Mapping | None = None,
+        hook: Hook | None = None,
+    ):
         self.config, self._hook = config, hook
         self._image_every = config.save_every if image_every is None else image_every
         self.inputs: Inputs = prepare(content, styles, config, masks)
@@ -79,10 +87,17 @@ class Painting(Iterator[Progress]):
         """What ``stylize_iter(..., resume=)`` (CLI: ``--resume``) continues from; None before step 1."""
         if self._best is None:
             return None
-        state = {"config": self.config.to_json(), "inputs": checkpoint.inputs_digest(self.inputs),
-                 **dict(zip(("scale", "scale_step", "step"), self._where, strict=False)), "steps": list(self._caps),
-                 "elapsed": self._elapsed, "best": self._best.detach().float().cpu().clone(),
-                 "best_losses": dict(self._best_losses), "failures": self._failures, "lr_scale": self._lr_scale}
+        state = {
+            "config": self.config.to_json(),
+            "inputs": checkpoint.inputs_digest(self.inputs),
+            **dict(zip(("scale", "scale_step", "step"), self._where, strict=False)),
+            "steps": list(self._caps),
+            "elapsed": self._elapsed,
+            "best": self._best.detach().float().cpu().clone(),
+            "best_losses": dict(self._best_losses),
+            "failures": self._failures,
+            "lr_scale": self._lr_scale,
+        }
         if isinstance(self._opt, torch.optim.Adam):
             state["adam"] = self._opt.state_dict()
         return state
@@ -125,13 +140,21 @@ class Painting(Iterator[Progress]):
                 self._best, self._best_losses = before, losses
             converged = done < plan.steps and stop.update(self._best_losses.get("total", math.inf))
             if converged:  # the scale ends here: the steps it leaves out leave the total too
-                self._caps = (*self._caps[:k], done, *self._caps[k + 1:])
+                self._caps = (*self._caps[:k], done, *self._caps[k + 1 :])
             self._where, self._elapsed = (k, done, step), time.perf_counter() - self._t0
             total = sum(self._caps)
             want = step == total or (self._image_every > 0 and step % self._image_every == 0)
-            yield Progress(step=step, iterations=total, losses=losses, elapsed=self._elapsed,
-                           image=self.current_image() if want else None, scale=k, sizes=self._sizes,
-                           recovered=not ok, steps=self._caps)
+            yield Progress(
+                step=step,
+                iterations=total,
+                losses=losses,
+                elapsed=self._elapsed,
+                image=self.current_image() if want else None,
+                scale=k,
+                sizes=self._sizes,
+                recovered=not ok,
+                steps=self._caps,
+            )
             if converged:
                 return step
         return step
@@ -143,8 +166,10 @@ class Painting(Iterator[Progress]):
             x.copy_(self._best)
         self._failures += 1
         if self._failures > 1:
-            raise DivergedError(f"the loss or its gradient became NaN or infinite again at step {step}; "
-                                f"stopped, keeping the best picture so far (try a smaller --learning-rate)")
+            raise DivergedError(
+                f"the loss or its gradient became NaN or infinite again at step {step}; "
+                f"stopped, keeping the best picture so far (try a smaller --learning-rate)"
+            )
         if self.config.optimizer == "adam":
             self._lr_scale *= 0.5
         self._opt = optimize.optimizer(self.config, x, steps, self._lr_scale)
@@ -160,9 +185,16 @@ class Painting(Iterator[Progress]):
         return state["scale_step"]
 
 
-def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config | None = None,
-                 *, image_every: int | None = None, masks: Mapping[int, images.ImageLike] | None = None,
-                 resume: Mapping | None = None, hook: Hook | None = None) -> Painting:
+def stylize_iter(
+    content: images.ImageLike,
+    styles: Sequence[images.ImageLike],
+    config: Config | None = None,
+    *,
+    image_every: int | None = None,
+    masks: Mapping[int, images.ImageLike] | None = None,
+    resume: Mapping | None = None,
+    hook: Hook | None = None,
+) -> Painting:
     """Paint ``content`` in the style of ``styles`` step by step.
 
     Yields one ``Progress`` per step; the last one (``done``) carries the final image. Other
@@ -178,12 +210,18 @@ def stylize_iter(content: images.ImageLike, styles: Sequence[images.ImageLike], 
     return Painting(content, styles, config or Config(), image_every, masks, resume, hook)
 
 
-def stylize(content: images.ImageLike, styles: Sequence[images.ImageLike] | images.ImageLike,
-            config: Config | None = None, *, masks: Mapping[int, images.ImageLike] | None = None) -> Result:
+def stylize(
+    content: images.ImageLike,
+    styles: Sequence[images.ImageLike] | images.ImageLike,
+    config: Config | None = None,
+    *,
+    masks: Mapping[int, images.ImageLike] | None = None,
+) -> Result:
     """Paint ``content`` in the style of ``styles`` (one image or a list); returns a ``Result``."""
     # A str is a Sequence too: only a list or tuple is several styles (mypy cannot narrow this).
-    style_list: Sequence[images.ImageLike] = (styles if isinstance(styles, (list, tuple))
-                                              else [cast(images.ImageLike, styles)])
+    style_list: Sequence[images.ImageLike] = (
+        styles if isinstance(styles, (list, tuple)) else [cast(images.ImageLike, styles)]
+    )
     config = config or Config()
     last = None
     for last in stylize_iter(content, style_list, config, image_every=0, masks=masks):  # noqa: B007 (the last one)

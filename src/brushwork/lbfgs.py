@@ -78,9 +78,9 @@ class LBFGS:
         # never read).
         prod = self.SY @ torch.stack([y, s], 1)  # (2m, 2): s_i·y, y_i·y | s_i·s, y_i·s
         self.StY[:, slot] = prod[: self.m, 0]
-        self.StY[slot, :] = prod[self.m:, 1]
-        self.YtY[:, slot] = prod[self.m:, 0]
-        self.YtY[slot, :] = prod[self.m:, 0]
+        self.StY[slot, :] = prod[self.m :, 1]
+        self.YtY[:, slot] = prod[self.m :, 0]
+        self.YtY[slot, :] = prod[self.m :, 0]
 
     def _direction(self, g: Tensor) -> Tensor:
         """``−H·g`` (``−g`` while no pair is stored). Only k×k matrices are gathered into time
