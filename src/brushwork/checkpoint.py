@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
@@ -50,6 +51,38 @@ FIELDS: dict[str, type | tuple[type, ...]] = {
     "failures": int,
     "lr_scale": (int, float),
 }
+
+
+@dataclasses.dataclass
+class State:
+    """Where a run stands, as the loop keeps it from step to step: a checkpoint holds all of it, besides
+    the config, the inputs' digests and Adam's moments."""
+
+    best: torch.Tensor | None = None  # the best picture of the running scale (on the run's device)
+    best_losses: dict[str, float] = dataclasses.field(default_factory=dict)
+    scale: int = 0  # the running scale
+    scale_step: int = 0  # steps done in it
+    step: int = 0  # steps done in all
+    steps: tuple[int, ...] = ()  # steps per scale: its cap, or what it took if it converged early
+    elapsed: float = 0.0
+    failures: int = 0  # steps whose loss or gradient was not finite
+    lr_scale: float = 1.0  # Adam's step, halved by each failure
+
+    @classmethod
+    def of(cls, state: Mapping) -> State:
+        """The state a checkpoint (a ``Painting.checkpoint()`` or a loaded file) continues from."""
+        kept = {f.name: state[f.name] for f in dataclasses.fields(cls) if f.name in state}
+        return cls(**{**kept, "steps": tuple(state.get("steps") or ())})  # older files lack "steps"
+
+    def checkpoint(self, config: Config, inputs: Inputs, opt) -> dict:
+        """A checkpoint of this state for a run of ``config`` on ``inputs``, optimized by ``opt``."""
+        assert self.best is not None  # the loop sets it with a scale's starting picture
+        state = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        state.update(config=config.to_json(), inputs=inputs_digest(inputs), steps=list(self.steps))
+        state.update(best=self.best.detach().float().cpu().clone(), best_losses=dict(self.best_losses))
+        if isinstance(opt, torch.optim.Adam):
+            state["adam"] = opt.state_dict()
+        return state
 
 
 def encode(state: dict) -> bytes:
