@@ -144,8 +144,9 @@ def test_a_nan_step_goes_back_to_the_best_picture_and_the_run_finishes(tubingen,
     assert [e.step for e in events if e.recovered] == [6]
     assert len(events) == 12 and torch.isfinite(events[-1].image).all()
     assert all(math.isfinite(v) for e in events for v in e.losses.values())
-    # The run keeps improving after the recovery.
-    assert events[-1].losses["total"] < events[5].losses["total"]
+    # The run keeps improving after the recovery: some later step beats the best picture it went back
+    # to (not necessarily the last: L-BFGS's steps may rise on the way down).
+    assert min(e.losses["total"] for e in events[6:]) < events[5].losses["total"]
 
 
 def test_a_second_nan_stops_with_the_best_picture_written(tubingen, starry, monkeypatch, tmp_path, capsys):
