@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from brushwork.color import keep_colors, rgb_to_yiq, yiq_to_rgb
@@ -51,6 +52,7 @@ def test_luminance_helpers():
     assert abs(m[:, 0].mean() - luminance(content)[:, 0].mean()) < 0.01
 
 
+@pytest.mark.full_network
 def test_color_modes_end_to_end(tubingen, starry):
     from brushwork import Config, images, stylize
 
