@@ -46,8 +46,9 @@ def parser(doc: str | None) -> argparse.ArgumentParser:
     return argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
 
 
-def dispatch(argv: list[str] | None, child_main: Callable[[list[str]], int],
-             parent_main: Callable[[list[str]], int]) -> int:
+def dispatch(
+    argv: list[str] | None, child_main: Callable[[list[str]], int], parent_main: Callable[[list[str]], int]
+) -> int:
     """Run ``argv`` (default: the command line): after ``--child`` (a process ``run_child`` started)
     by ``child_main``, else by ``parent_main``, which starts those children."""
     argv = sys.argv[1:] if argv is None else argv
@@ -97,8 +98,9 @@ def machine(device: str) -> str:
     except OSError:
         pass
     shown = ", ".join(flags) or "none of " + "/".join(SIMD_FLAGS)
-    return (f"{cpu} (flags: {shown}), {torch.get_num_threads()} threads, {os.cpu_count()} cores "
-            f"(torch {torch.__version__})")
+    return (
+        f"{cpu} (flags: {shown}), {torch.get_num_threads()} threads, {os.cpu_count()} cores (torch {torch.__version__})"
+    )
 
 
 def write_results(folder: Path, name: str, device: str, title: str, lines: list[str]) -> Path:

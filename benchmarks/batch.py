@@ -50,16 +50,22 @@ def main() -> int:
             p.write_bytes(c.read_bytes())
             named.append(p)
         dask = f"local:{args.dask_workers}"
-        for label, where in [(f"one process ({cores()} threads)", {}),
-                             (f"Dask {dask} (1 thread each)", {"dask": dask})]:
+        for label, where in [
+            (f"one process ({cores()} threads)", {}),
+            (f"Dask {dask} (1 thread each)", {"dask": dask}),
+        ]:
             seconds, done = run(named, paintings[0], Path(tmp) / label.split()[0], config, **where)
             rows.append((label, seconds, done))
             print(f"{label}: {done} pictures in {seconds:.1f} s", flush=True)
     base = rows[0][2] / rows[0][1] * 60
-    lines = [f"{args.pictures} pictures at {args.size} px, {args.iterations} L-BFGS steps each, one scale, "
-             f"style {paintings[0].name}; wall time from the first job sent to the last picture written "
-             f"(cluster start-up not counted).", "",
-             "| where | seconds | pictures / minute | vs one process |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        f"{args.pictures} pictures at {args.size} px, {args.iterations} L-BFGS steps each, one scale, "
+        f"style {paintings[0].name}; wall time from the first job sent to the last picture written "
+        f"(cluster start-up not counted).",
+        "",
+        "| where | seconds | pictures / minute | vs one process |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for label, seconds, done in rows:
         ppm = done / seconds * 60
         lines.append(f"| {label} | {seconds:.1f} | {ppm:.2f} | {ppm / base:.2f}× |")

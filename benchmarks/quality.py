@@ -29,7 +29,7 @@ def parse_set(pairs: list[str]) -> dict:
     out = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
-        out[key] = json.loads(value) if value[:1] in "[{0123456789-.tfn\"" else value
+        out[key] = json.loads(value) if value[:1] in '[{0123456789-.tfn"' else value
         if isinstance(out[key], list):
             out[key] = tuple(out[key])
     return out
@@ -41,8 +41,12 @@ def main(argv=None) -> int:
     p.add_argument("--device", default="auto")
     p.add_argument("--preset", default=None, help="start from a preset")
     p.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="Config fields to change")
-    p.add_argument("--images", type=Path, default=None, help="a folder of pictures with a LICENSES.md "
-                   "(default: ../shared/images and benchmarks/images)")
+    p.add_argument(
+        "--images",
+        type=Path,
+        default=None,
+        help="a folder of pictures with a LICENSES.md (default: ../shared/images and benchmarks/images)",
+    )
     p.add_argument("--save", type=Path, default=None, help="folder to keep the painted pictures in")
     p.add_argument("--score", type=Path, help="only score this output")
     p.add_argument("--content", type=Path)
@@ -58,9 +62,11 @@ def main(argv=None) -> int:
     base = load_preset(args.preset) if args.preset else Config()
     config = dataclasses.replace(base, size=args.size, device=device, **parse_set(args.set))
     photos, paintings = test_images(*[args.images] if args.images else [])
-    pairs = [(photo, painting) for photo in photos for painting in paintings][:args.pairs]
-    rows = ["| photo | painting | style loss | content_dist | style_dist | swd_dist | color_dist | wall s |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |"]
+    pairs = [(photo, painting) for photo in photos for painting in paintings][: args.pairs]
+    rows = [
+        "| photo | painting | style loss | content_dist | style_dist | swd_dist | color_dist | wall s |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+    ]
     print(rows[0], rows[1], sep="\n", flush=True)
     for photo, painting in pairs:
         for loss in args.style_losses.split(","):
@@ -80,22 +86,36 @@ def main(argv=None) -> int:
         print(rows[-1], flush=True)
     changed = {k: v for k, v in dataclasses.asdict(config).items() if v != getattr(Config(), k)}
     betas = ", ".join(f"{k} {config.replace(style_loss=k).beta:g}" for k in args.style_losses.split(","))
-    write_results(args.results, "quality", device, "Quality benchmark",
-                  [f"Settings changed from the defaults: `{json.dumps(changed, sort_keys=True)}`; "
-                   f"each style loss with β {betas}.", "", *rows])
+    write_results(
+        args.results,
+        "quality",
+        device,
+        "Quality benchmark",
+        [
+            f"Settings changed from the defaults: `{json.dumps(changed, sort_keys=True)}`; "
+            f"each style loss with β {betas}.",
+            "",
+            *rows,
+        ],
+    )
     return 0
 
 
 def scores(out, photo, painting, device: str) -> dict[str, float]:
     """The four measures of one painted picture."""
-    return {"content_dist": quality.content_dist(out, photo, device),
-            "style_dist": quality.style_dist(out, painting, device),
-            "swd_dist": quality.swd_dist(out, painting, device), "color_dist": quality.color_dist(out, painting)}
+    return {
+        "content_dist": quality.content_dist(out, photo, device),
+        "style_dist": quality.style_dist(out, painting, device),
+        "swd_dist": quality.swd_dist(out, painting, device),
+        "color_dist": quality.color_dist(out, painting),
+    }
 
 
 def _row(photo: str, painting: str, loss: str, s: dict[str, float], wall: str) -> str:
-    return (f"| {photo} | {painting} | {loss} | {s['content_dist']:.3f} | {s['style_dist']:.3f} | "
-            f"{s['swd_dist']:.3f} | {s['color_dist']:.1f} | {wall} |")
+    return (
+        f"| {photo} | {painting} | {loss} | {s['content_dist']:.3f} | {s['style_dist']:.3f} | "
+        f"{s['swd_dist']:.3f} | {s['color_dist']:.1f} | {wall} |"
+    )
 
 
 if __name__ == "__main__":

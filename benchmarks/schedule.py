@@ -36,13 +36,21 @@ from brushwork.devices import resolve  # noqa: E402
 # The default schedule before the convergence study (brushwork 0.1.0): coarse to fine from 256 px,
 # 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), step size 1, no early stop, each
 # larger scale starting from the smaller one's picture resized (no detail added).
-OLD_DEFAULT = {"start_size": 256, "iterations": 300, "coarse_iterations": 300, "tolerance": 0.0,
-               "scale_detail": 0.0, "learning_rate": 1.0, "lbfgs_history": 100}
+OLD_DEFAULT = {
+    "start_size": 256,
+    "iterations": 300,
+    "coarse_iterations": 300,
+    "tolerance": 0.0,
+    "scale_detail": 0.0,
+    "learning_rate": 1.0,
+    "lbfgs_history": 100,
+}
 WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
 
 
-def trace(photo: str, painting: str, config: Config, marks: set[int], device: str, save: str = "",
-          save_at: int | None = None) -> list[dict]:
+def trace(
+    photo: str, painting: str, config: Config, marks: set[int], device: str, save: str = "", save_at: int | None = None
+) -> list[dict]:
     """Run ``config`` on the pair; at each step of the last scale in ``marks``, and at the end, score
     the picture as it stands (the scale's best, colours applied) off the clock. Returns one row per
     snapshot: the last scale's step, wall and CPU seconds so far, both scores. ``save``: where to write
@@ -58,10 +66,16 @@ def trace(photo: str, painting: str, config: Config, marks: set[int], device: st
         sync(device)
         scoring, scoring_cpu = time.perf_counter(), time.process_time()
         image = event.image if event.done else run.current_image()
-        rows.append({"step": event.scale_step, "steps": event.step, "seconds": scoring - start - spent,
-                     "cpu": scoring_cpu - cpu - spent_cpu,
-                     "content_dist": quality.content_dist(image, photo, device),
-                     "style_dist": quality.style_dist(image, painting, device)})
+        rows.append(
+            {
+                "step": event.scale_step,
+                "steps": event.step,
+                "seconds": scoring - start - spent,
+                "cpu": scoring_cpu - cpu - spent_cpu,
+                "content_dist": quality.content_dist(image, photo, device),
+                "style_dist": quality.style_dist(image, painting, device),
+            }
+        )
         if save and (event.scale_step == save_at or (event.done and (save_at is None or event.scale_step < save_at))):
             Result(image, event.losses, event.step, event.elapsed, config).save(save)
         spent += time.perf_counter() - scoring
@@ -102,21 +116,29 @@ def parent_main(argv: list[str]) -> int:
     p.add_argument("--save", type=Path, default=None, help="folder to keep both pictures of every pair in")
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--name", default="schedule", help="results file name (<name>-<device>.md)")
-    p.add_argument("--beyond", type=int, default=30,
-                   help="the new run goes on this many steps past its last scale's cap, to find where it first "
-                        "comes within 5 %% (steps after its cap are not part of its time or picture)")
+    p.add_argument(
+        "--beyond",
+        type=int,
+        default=30,
+        help="the new run goes on this many steps past its last scale's cap, to find where it first "
+        "comes within 5 %% (steps after its cap are not part of its time or picture)",
+    )
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     photos, paintings = test_images()
     # Diagonal order: the first few pairs already use every photo and most paintings, so a short
     # run (--pairs 3) is still varied.
-    order = sorted(((i, j) for i in range(len(photos)) for j in range(len(paintings))),
-                   key=lambda ij: ((ij[1] - ij[0]) % len(paintings), ij[0]))
+    order = sorted(
+        ((i, j) for i in range(len(photos)) for j in range(len(paintings))),
+        key=lambda ij: ((ij[1] - ij[0]) % len(paintings), ij[0]),
+    )
     pairs = [(photos[i], paintings[j]) for i, j in order][: args.pairs or None]
-    rows = ["| size | photo × painting | old s | new s | new/old time | new/old CPU time | old steps | new steps | "
-            "old content | new content | ratio | old style | new style | ratio | within 5 % | first within 5 % |",
-            "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
-            "| --- |"]
+    rows = [
+        "| size | photo × painting | old s | new s | new/old time | new/old CPU time | old steps | new steps | "
+        "old content | new content | ratio | old style | new style | ratio | within 5 % | first within 5 % |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- "
+        "| --- |",
+    ]
     print(*rows, sep="\n", flush=True)
     worst = {"time": 0.0, "content": 0.0, "style": 0.0}
     shown: list = []  # (title, {"old": …, "new": …}) of the pairs painted, for the contact sheet
@@ -127,8 +149,19 @@ def parent_main(argv: list[str]) -> int:
             save = args.save / f"{photo.stem}_{painting.stem}_{size}_{which}.png" if args.save else ""
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-            got[which] = run_child(__file__, [which, str(size), str(photo), str(painting), device, str(save),
-                                              json.dumps(args.new), str(args.beyond)])
+            got[which] = run_child(
+                __file__,
+                [
+                    which,
+                    str(size),
+                    str(photo),
+                    str(painting),
+                    device,
+                    str(save),
+                    json.dumps(args.new),
+                    str(args.beyond),
+                ],
+            )
             got[which]["file"] = Path(save).name
         rows.append(_row(size, photo.stem, painting.stem, got["old"], got["new"], worst))
         print(rows[-1], flush=True)
@@ -140,16 +173,28 @@ def parent_main(argv: list[str]) -> int:
 
 
 def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> None:
-    summary = (f"Worst over the pairs ({progress}): time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
-               f"style_dist ×{worst['style']:.3f} (new/old).")
+    summary = (
+        f"Worst over the pairs ({progress}): time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
+        f"style_dist ×{worst['style']:.3f} (new/old)."
+    )
     print(summary)
     new = Config().replace(**parse_set(args.new))
     changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
-    write_results(args.results, args.name, device, "Schedule benchmark: old default against new default", [
-        f"Old: `{json.dumps(OLD_DEFAULT)}`; new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
-        f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
-        f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
-        "", *rows, "", summary])
+    write_results(
+        args.results,
+        args.name,
+        device,
+        "Schedule benchmark: old default against new default",
+        [
+            f"Old: `{json.dumps(OLD_DEFAULT)}`; new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
+            f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
+            f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
+            "",
+            *rows,
+            "",
+            summary,
+        ],
+    )
 
 
 def _sheet(shown: list, folder: Path, size: int) -> None:
@@ -183,14 +228,25 @@ def _row(size: int, photo: str, painting: str, old_run: dict, new: dict, worst: 
     s = at["style_dist"] / old["style_dist"]
     worst.update(time=max(worst["time"], t), content=max(worst["content"], c), style=max(worst["style"], s))
     ok = "yes" if c <= WITHIN and s <= WITHIN else "no"
-    first = next((r for r in new["rows"] if r["content_dist"] <= WITHIN * old["content_dist"]
-                  and r["style_dist"] <= WITHIN * old["style_dist"]), None)
-    where = (f"step {first['step']} of the last scale, time ×{first['seconds'] / old['seconds']:.3f}" if first
-             else f"not by step {new['rows'][-1]['step']}")
-    return (f"| {size} | {photo} × {painting} | {old['seconds']:.0f} | {at['seconds']:.0f} | {t:.3f} | "
-            f"{at['cpu'] / old['cpu']:.3f} | {old['steps']} | {at['steps']} | "
-            f"{old['content_dist']:.3f} | {at['content_dist']:.3f} | {c:.3f} | {old['style_dist']:.3f} | "
-            f"{at['style_dist']:.3f} | {s:.3f} | {ok} | {where} |")
+    first = next(
+        (
+            r
+            for r in new["rows"]
+            if r["content_dist"] <= WITHIN * old["content_dist"] and r["style_dist"] <= WITHIN * old["style_dist"]
+        ),
+        None,
+    )
+    where = (
+        f"step {first['step']} of the last scale, time ×{first['seconds'] / old['seconds']:.3f}"
+        if first
+        else f"not by step {new['rows'][-1]['step']}"
+    )
+    return (
+        f"| {size} | {photo} × {painting} | {old['seconds']:.0f} | {at['seconds']:.0f} | {t:.3f} | "
+        f"{at['cpu'] / old['cpu']:.3f} | {old['steps']} | {at['steps']} | "
+        f"{old['content_dist']:.3f} | {at['content_dist']:.3f} | {c:.3f} | {old['style_dist']:.3f} | "
+        f"{at['style_dist']:.3f} | {s:.3f} | {ok} | {where} |"
+    )
 
 
 if __name__ == "__main__":

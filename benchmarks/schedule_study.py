@@ -51,10 +51,13 @@ def parent_main(argv: list[str]) -> int:
     images = {path.stem: path for group in test_images() for path in group}
     photo, painting = (str(images[stem]) for stem in args.pair.split(":"))
     old = run_child(__file__, [photo, painting, str(args.size), device, json.dumps(OLD_DEFAULT), "[]"])[-1]
-    rows = [f"Old default `{json.dumps(OLD_DEFAULT)}`: content_dist {old['content_dist']:.4f}, style_dist "
-            f"{old['style_dist']:.4f}, {old['seconds']:.0f} s.", "",
-            "| candidate | last-scale step | seconds | content ×old | style ×old | within 5 % |",
-            "| --- | ---: | ---: | ---: | ---: | --- |"]
+    rows = [
+        f"Old default `{json.dumps(OLD_DEFAULT)}`: content_dist {old['content_dist']:.4f}, style_dist "
+        f"{old['style_dist']:.4f}, {old['seconds']:.0f} s.",
+        "",
+        "| candidate | last-scale step | seconds | content ×old | style ×old | within 5 % |",
+        "| --- | ---: | ---: | ---: | ---: | --- |",
+    ]
     print(*rows, sep="\n", flush=True)
     for spec in args.candidate:
         name, _, fields = spec.partition(":")
@@ -65,12 +68,19 @@ def parent_main(argv: list[str]) -> int:
         for r in run_child(__file__, [photo, painting, str(args.size), device, json.dumps(changes), json.dumps(marks)]):
             c, s = r["content_dist"] / old["content_dist"], r["style_dist"] / old["style_dist"]
             ok = c <= WITHIN and s <= WITHIN
-            rows.append(f"| {name} | {r['step']} | {r['seconds']:.0f} | {c:.3f} | {s:.3f} | "
-                        f"{'**first**' if ok and first else 'yes' if ok else ''} |")
+            rows.append(
+                f"| {name} | {r['step']} | {r['seconds']:.0f} | {c:.3f} | {s:.3f} | "
+                f"{'**first**' if ok and first else 'yes' if ok else ''} |"
+            )
             first = first and not ok
             print(rows[-1], flush=True)
-    write_results(ROOT / "benchmarks" / "results", args.name, device,
-                  f"Schedule study: {args.pair.replace(':', ' × ')} at {args.size} px", rows)
+    write_results(
+        ROOT / "benchmarks" / "results",
+        args.name,
+        device,
+        f"Schedule study: {args.pair.replace(':', ' × ')} at {args.size} px",
+        rows,
+    )
     return 0
 
 

@@ -56,8 +56,9 @@ def child_brushwork(size: int, steps: int, device: str, precision: str, style_lo
     from brushwork import Config, stylize_iter
 
     n = steps + 2
-    cfg = Config(size=size, start_size=size, iterations=n, device=device, precision=precision, style_loss=style_loss,
-                 tolerance=0)
+    cfg = Config(
+        size=size, start_size=size, iterations=n, device=device, precision=precision, style_loss=style_loss, tolerance=0
+    )
     # Above 512 px a scale takes fewer steps than ``iterations`` (Config.steps): ask for more.
     cfg = cfg.replace(iterations=next(i for i in range(n, 100 * n) if cfg.replace(iterations=i).steps()[-1] >= n))
     times = [ev.elapsed for ev in stylize_iter(CONTENT, [STYLE], cfg, image_every=0)]
@@ -96,8 +97,9 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
         acts = net(picture, feeds)  # each conv's input: the layer before it (its scale taken back out)
         acts = {n: a / (net.layer_scale.get(n, 1.0) / net.carried[n]) for n, a in acts.items()}
     acts["input"] = net.preprocess(picture).to(net.dtype).contiguous(memory_format=layout)
-    seen = {name: acts[net.names[i - 1] if i else "input"] for i, name in enumerate(net.names)
-            if name.startswith("conv")}
+    seen = {
+        name: acts[net.names[i - 1] if i else "input"] for i, name in enumerate(net.names) if name.startswith("conv")
+    }
     autocast = torch.autocast(dev.type, dtype=net.dtype, enabled=net.dtype != torch.float32)
     with autocast, torch.no_grad():
         grads = {name: torch.randn_like(conv(seen[name])) for name, conv in net.convs.items()}
@@ -106,8 +108,9 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
         sync(device)
         start = time.perf_counter()
         with autocast:
-            outs = [(seen[name].requires_grad_(True), conv(seen[name]), grads[name])
-                    for name, conv in net.convs.items()]
+            outs = [
+                (seen[name].requires_grad_(True), conv(seen[name]), grads[name]) for name, conv in net.convs.items()
+            ]
             for a, out, g in reversed(outs):
                 torch.autograd.grad(out, a, g)
         sync(device)
@@ -121,8 +124,9 @@ def child_end_to_end(device: str, precision: str) -> dict:
     from brushwork import Config, stylize
 
     start = time.perf_counter()
-    result = stylize(CONTENT, [STYLE], Config(size=512, start_size=512, iterations=500, device=device,
-                                               precision=precision))
+    result = stylize(
+        CONTENT, [STYLE], Config(size=512, start_size=512, iterations=500, device=device, precision=precision)
+    )
     return {"call_s": time.perf_counter() - start, "loss": result.losses["total"]}
 
 
@@ -163,9 +167,11 @@ def parent_main(argv: list[str]) -> int:
     if "brushwork" in tools:
         tools += [f"brushwork-{loss}" for loss in args.style_losses.split(",") if loss != "gram"]
     kinds = tools + ["floor"]  # the convolutions alone, in brushwork's precision and layout
-    rows = ["| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche "
-            "| memory vs pastiche | step, memory vs gram |",
-            "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+    rows = [
+        "| size | picture | tool | step s | TFLOP/s | peak MB | step vs floor | step vs pastiche "
+        "| memory vs pastiche | step, memory vs gram |",
+        "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
     print(*rows, sep="\n", flush=True)
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") else ""
     peak = next((v for k, v in PEAK_TFLOPS.items() if k in gpu), None)
@@ -175,19 +181,32 @@ def parent_main(argv: list[str]) -> int:
             for kind in kinds:
                 got[kind].append(run_child(__file__, [kind, str(size), str(args.steps), device, args.precision]))
         rows += _size_rows(size, kinds, got)
-        print(*rows[-len(kinds):], sep="\n", flush=True)
+        print(*rows[-len(kinds) :], sep="\n", flush=True)
     notes = []
     if peak:
         notes.append(f"TFLOP/s against the card's dense bf16 peak of {peak:.0f} TFLOP/s.")
     if args.end_to_end:
         r = run_child(__file__, ["end_to_end", "512", "500", device, args.precision])
-        notes.append(f"End to end, 500 steps at 512 px, one scale: `stylize()` {r['call_s']:.2f} s, the "
-                     f"whole child process after import {r['process_s']:.2f} s, peak {r['peak_mb']:.0f} MB, "
-                     f"final loss {r['loss']:.3f}.")
+        notes.append(
+            f"End to end, 500 steps at 512 px, one scale: `stylize()` {r['call_s']:.2f} s, the "
+            f"whole child process after import {r['process_s']:.2f} s, peak {r['peak_mb']:.0f} MB, "
+            f"final loss {r['loss']:.3f}."
+        )
         print(notes[-1])
-    write_results(args.results, "speed", device, "Speed benchmark", [
-        f"brushwork precision: `{args.precision}`; {args.steps} steps × {args.repeats} repeats, alternating; "
-        f"pictures: {CONTENT.name} in the style of {STYLE.name}.", "", *rows, "", *notes])
+    write_results(
+        args.results,
+        "speed",
+        device,
+        "Speed benchmark",
+        [
+            f"brushwork precision: `{args.precision}`; {args.steps} steps × {args.repeats} repeats, alternating; "
+            f"pictures: {CONTENT.name} in the style of {STYLE.name}.",
+            "",
+            *rows,
+            "",
+            *notes,
+        ],
+    )
     return 0
 
 
@@ -204,10 +223,15 @@ def _size_rows(size: int, kinds: list[str], got: dict[str, list[dict]]) -> list[
             ratio = f"{step['pastiche'] / step[kind]:.2f}× faster"
             mem_ratio = f"{mem[kind] / mem['pastiche']:.2f}×"
         name = "convolutions alone (floor)" if kind == "floor" else kind
-        vs_gram = f"{step[kind] / step['brushwork']:.2f}×, {mem[kind] / mem['brushwork']:.2f}×" \
-            if kind.startswith("brushwork-") and "brushwork" in step else "—"
-        rows.append(f"| {size} | {w}×{h} | {name} | {step[kind]:.4f} | {conv_flops(h, w) / step[kind] / 1e12:.3g} | "
-                    f"{mem[kind]:.0f} | {vs_floor} | {ratio} | {mem_ratio} | {vs_gram} |")
+        vs_gram = (
+            f"{step[kind] / step['brushwork']:.2f}×, {mem[kind] / mem['brushwork']:.2f}×"
+            if kind.startswith("brushwork-") and "brushwork" in step
+            else "—"
+        )
+        rows.append(
+            f"| {size} | {w}×{h} | {name} | {step[kind]:.4f} | {conv_flops(h, w) / step[kind] / 1e12:.3g} | "
+            f"{mem[kind]:.0f} | {vs_floor} | {ratio} | {mem_ratio} | {vs_gram} |"
+        )
     return rows
 
 

@@ -39,9 +39,13 @@ def main() -> int:
         print(f"γ={gamma:g}: flicker {rows[-1][1]:.2f} ({rows[-1][2]:.1f} s)", flush=True)
     base = rows[0][1]
     itself = temporal.flicker(clip.frames, clip.frames)
-    lines = [f"Generated clip: {args.frames} frames, {args.size} px, moving shapes; {args.iterations} L-BFGS steps "
-             f"per frame; The Starry Night. The input itself measures {itself:.2f}.",
-             "", "| frames painted | flicker | vs independent | seconds |", "| --- | ---: | ---: | ---: |"]
+    lines = [
+        f"Generated clip: {args.frames} frames, {args.size} px, moving shapes; {args.iterations} L-BFGS steps "
+        f"per frame; The Starry Night. The input itself measures {itself:.2f}.",
+        "",
+        "| frames painted | flicker | vs independent | seconds |",
+        "| --- | ---: | ---: | ---: |",
+    ]
     for gamma, f, s in rows:
         label = "independently" if gamma == 0 else f"temporal, γ = {gamma:g}"
         lines.append(f"| {label} | {f:.2f} | {f / base:.2f}× | {s:.1f} |")

@@ -41,7 +41,7 @@ def write_clip(path: Path, n: int, rate: int = 30) -> Path:
         for t in range(n):
             f = background.copy()
             cx, cy = 200 + 5 * t, H // 2 + int(200 * np.sin(t / 15))
-            f[max(0, cy - 80):cy + 80, max(0, cx - 80):cx + 80] = (230, 60, 40)
+            f[max(0, cy - 80) : cy + 80, max(0, cx - 80) : cx + 80] = (230, 60, 40)
             vf = av.VideoFrame.from_ndarray(f, format="rgb24")
             vf.pts, vf.time_base = t, Fraction(1, rate)
             box.mux(vs.encode(vf))
@@ -75,20 +75,45 @@ def main() -> int:
     size = ["--size", str(args.size)]
     with tempfile.TemporaryDirectory() as tmp:
         clip = write_clip(Path(tmp) / "in.mp4", args.frames)
-        peak, seconds, said = measure(["video", str(clip), "--style", str(DATA / "starry_night.jpg"), "-o",
-                                       str(Path(tmp) / "out.mp4"), *size, "--frame-iterations", "1", *TINY])
-        still, _, _ = measure(["paint", str(DATA / "tubingen.jpg"), str(DATA / "starry_night.jpg"), "-o",
-                               str(Path(tmp) / "still.png"), *size, *TINY])
+        peak, seconds, said = measure(
+            [
+                "video",
+                str(clip),
+                "--style",
+                str(DATA / "starry_night.jpg"),
+                "-o",
+                str(Path(tmp) / "out.mp4"),
+                *size,
+                "--frame-iterations",
+                "1",
+                *TINY,
+            ]
+        )
+        still, _, _ = measure(
+            [
+                "paint",
+                str(DATA / "tubingen.jpg"),
+                str(DATA / "starry_night.jpg"),
+                "-o",
+                str(Path(tmp) / "still.png"),
+                *size,
+                *TINY,
+            ]
+        )
     print(f"{args.label}: peak {peak:.0f} MiB, {seconds:.1f} s ({said}); a still picture: {still:.0f} MiB", flush=True)
     rows = _rows(RESULTS / "video-memory-cpu.md")
     rows[args.label] = f"| {args.label} | {args.frames} | {peak:.0f} | {still:.0f} | {seconds:.1f} |"
-    lines = [f"`brushwork video` on a generated {W}×{H} H.264 clip at 30 fps, painted at --size {args.size} "
-             f"with one step per frame (`python benchmarks/video_memory.py --frames N --label L`). "
-             f"Peak: the resident set of the brushwork process, in MiB; beside it the peak of `brushwork paint` "
-             f"of one photo at the same size and steps in the same run (torch, VGG19 and the photo: what any "
-             f"run costs). Seconds are wall time on a machine shared with other work: not comparable.", "",
-             "| code | frames | peak MiB | a still picture, MiB | seconds |", "| --- | ---: | ---: | ---: | ---: |",
-             *rows.values()]
+    lines = [
+        f"`brushwork video` on a generated {W}×{H} H.264 clip at 30 fps, painted at --size {args.size} "
+        f"with one step per frame (`python benchmarks/video_memory.py --frames N --label L`). "
+        f"Peak: the resident set of the brushwork process, in MiB; beside it the peak of `brushwork paint` "
+        f"of one photo at the same size and steps in the same run (torch, VGG19 and the photo: what any "
+        f"run costs). Seconds are wall time on a machine shared with other work: not comparable.",
+        "",
+        "| code | frames | peak MiB | a still picture, MiB | seconds |",
+        "| --- | ---: | ---: | ---: | ---: |",
+        *rows.values(),
+    ]
     write_results(RESULTS, "video-memory", "cpu", "Video memory", lines)
     return 0
 
@@ -97,8 +122,11 @@ def _rows(path: Path) -> dict[str, str]:
     """The table rows already in the results file, by label (kept when another label is measured)."""
     if not path.is_file():
         return {}
-    rows = [line for line in path.read_text().splitlines()
-            if line.startswith("| ") and not line.startswith(("| code", "| ---"))]
+    rows = [
+        line
+        for line in path.read_text().splitlines()
+        if line.startswith("| ") and not line.startswith(("| code", "| ---"))
+    ]
     return {line.split("|")[1].strip(): line for line in rows}
 
 

@@ -1,6 +1,6 @@
 """Make the example pictures of README.md with brushwork itself.
 
-    python docs/examples.py [--device auto] [--images ../shared/images] [--out docs/examples]
+python docs/examples.py [--device auto] [--images ../shared/images] [--out docs/examples]
 """
 
 from __future__ import annotations
@@ -37,8 +37,9 @@ def main(argv=None) -> int:
     p.add_argument("--only", nargs="*", default=None, help="make only these examples")
     args = p.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    tub, starry, scream, wreck = (args.images / n for n in ("tubingen.jpg", "starry_night.jpg", "the_scream.jpg",
-                                                            "shipwreck.jpg"))
+    tub, starry, scream, wreck = (
+        args.images / n for n in ("tubingen.jpg", "starry_night.jpg", "the_scream.jpg", "shipwreck.jpg")
+    )
     base = Config(size=args.size, device=args.device)
     sky, town = sky_masks(tub, args.out)
     jobs = {
@@ -46,8 +47,12 @@ def main(argv=None) -> int:
         "color_keep": (tub, [starry], base.replace(color="keep"), None),
         "color_luminance": (tub, [starry], base.replace(color="luminance"), None),
         "color_match": (tub, [starry], base.replace(color="match"), None),
-        "mask_sky_starry_town_scream": (tub, [starry, scream], base.replace(style_masks=(f"1={sky}", f"2={town}")),
-                                        None),
+        "mask_sky_starry_town_scream": (
+            tub,
+            [starry, scream],
+            base.replace(style_masks=(f"1={sky}", f"2={town}")),
+            None,
+        ),
         "blend_starry_scream": (tub, [starry, scream], base.replace(style_blend_weights=(1.0, 1.0)), None),
         # The W2 loss is larger than the Gram one at the same β, so it takes a smaller β.
         "loss_w2": (tub, [wreck], base.replace(style_loss="w2", style_weight=1.0), None),

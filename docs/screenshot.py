@@ -23,8 +23,11 @@ def main() -> int:
     ap.add_argument("--out", default=str(Path(__file__).parent / "studio.png"))
     ap.add_argument("--device", default="auto")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as downloads, studio_server(device=args.device) as url, \
-            chromium(downloads, 1280, 1180) as driver:
+    with (
+        tempfile.TemporaryDirectory() as downloads,
+        studio_server(device=args.device) as url,
+        chromium(downloads, 1280, 1180) as driver,
+    ):
         wait = WebDriverWait(driver, 3600, poll_frequency=0.5)
         driver.get(url)
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
@@ -34,8 +37,12 @@ def main() -> int:
         Select(driver.find_element(By.ID, "preset")).select_by_value("preview")
         driver.find_element(By.ID, "paint").click()
         wait.until(lambda d: d.find_element(By.ID, "status").get_attribute("data-state") == "done")
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#gallery .card img")
-                   and d.execute_script("return [...document.images].every(i => i.complete)"))
+        wait.until(
+            lambda d: (
+                d.find_elements(By.CSS_SELECTOR, "#gallery .card img")
+                and d.execute_script("return [...document.images].every(i => i.complete)")
+            )
+        )
         driver.save_screenshot(args.out)
         print(args.out, driver.find_element(By.ID, "status").text)
     return 0

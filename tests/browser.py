@@ -16,8 +16,16 @@ from brushwork import studio
 from brushwork.studio import Settings, listen
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
-FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync", "--disable-quic")
+FLAGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+)
 
 
 @contextlib.contextmanager
@@ -41,15 +49,17 @@ def chromium(downloads: str, width: int = 1280, height: int = 900):
     """Headless Chromium with a fresh profile, saving downloads to ``downloads``."""
     for path in (CHROMIUM, CHROMEDRIVER):
         if not shutil.which(path):
-            raise RuntimeError(f"{path} is missing: install Debian's chromium and chromium-driver "
-                               f"(tests/setup-browser.sh does)")
+            raise RuntimeError(
+                f"{path} is missing: install Debian's chromium and chromium-driver (tests/setup-browser.sh does)"
+            )
     profile = tempfile.mkdtemp(prefix="brushwork-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in (*FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}"):
         options.add_argument(flag)
-    options.add_experimental_option("prefs", {"download.default_directory": downloads,
-                                              "download.prompt_for_download": False})
+    options.add_experimental_option(
+        "prefs", {"download.default_directory": downloads, "download.prompt_for_download": False}
+    )
     driver = webdriver.Chrome(options=options, service=Service(CHROMEDRIVER))
     try:
         driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": downloads})

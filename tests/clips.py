@@ -46,8 +46,9 @@ def write(path: Path, n: int = 16, size: int = 64, rate: int = 12, audio: bool |
             if fmt == "s16":
                 samples = (samples * 32767).astype(np.int16)
             for k in range(0, len(samples), 1024):
-                af = av.AudioFrame.from_ndarray(np.ascontiguousarray(samples[None, k:k + 1024]), format=fmt,
-                                                layout="mono")
+                af = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(samples[None, k : k + 1024]), format=fmt, layout="mono"
+                )
                 af.sample_rate, af.pts = 16000, k
                 box.mux(a.encode(af))
             box.mux(a.encode(None))

@@ -4,10 +4,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from brushwork import optimize
+from brushwork import network, optimize
 from brushwork.data import STARRY_NIGHT, TUBINGEN
 
-from pace.sitecustomize import DELAY, slowed
+from pace.sitecustomize import TINY, patch, patches
 
 # The studio's tests take the ``studio`` fixture from their shared helpers: a plugin, so that no test
 # module imports a fixture by name (pyflakes would take it for unused, then redefined).
@@ -17,15 +17,6 @@ pytest_plugins = ["studio_helpers"]
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(2)
-
-
-@pytest.fixture(autouse=True)
-def _pace(monkeypatch):
-    """BRUSHWORK_TEST_STEP_DELAY=<seconds>: every optimizer step sleeps that long first, here and in
-    the processes the tests start (pytest_configure; see tests/pace/sitecustomize.py), as on a
-    slower machine."""
-    if DELAY > 0:
-        monkeypatch.setattr(optimize, "step", slowed(optimize.step))
 
 
 @pytest.fixture(scope="session")  # constant paths: module-scoped fixtures may use them too
@@ -42,6 +33,18 @@ def pytest_configure(config):
     import sys
 
     sys.path.insert(0, str(Path(__file__).parent))  # tests/browser.py, shared with docs/screenshot.py
-    if DELAY > 0:  # set once, before any fixture (of any scope) starts a process
+    # BRUSHWORK_TEST_STEP_DELAY and BRUSHWORK_TEST_TINY (tests/pace/sitecustomize.py): a slower or a
+    # faster machine, here and in every process the tests start; set once, before any fixture runs.
+    if patches():
+        for module in (optimize, network):
+            patch(module)
         pace = str(Path(__file__).parent / "pace")
         os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [pace, os.environ.get("PYTHONPATH")]))
+
+
+def pytest_collection_modifyitems(config, items):
+    """BRUSHWORK_TEST_TINY paints with a narrowed VGG19: a test of what the whole one paints (its colours,
+    how close bf16 comes to fp32) says nothing of the pace, so it is left to the normal run."""
+    for item in items:
+        if TINY and item.get_closest_marker("full_network"):
+            item.add_marker(pytest.mark.skip(reason="checks the whole VGG19; BRUSHWORK_TEST_TINY narrows it"))

@@ -7,8 +7,10 @@ from brushwork.layers import CONV_SHAPES, LAYERS
 
 def random_convs(seed: int = 0) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     g = torch.Generator().manual_seed(seed)
-    return {name: (torch.randn(o, i, 3, 3, generator=g).half() * 0.05, torch.randn(o, generator=g).half() * 0.1)
-            for name, (o, i) in CONV_SHAPES.items()}
+    return {
+        name: (torch.randn(o, i, 3, 3, generator=g).half() * 0.05, torch.randn(o, generator=g).half() * 0.1)
+        for name, (o, i) in CONV_SHAPES.items()
+    }
 
 
 def features_state(convs, classifier=(0, 3, 6)) -> dict[str, torch.Tensor]:

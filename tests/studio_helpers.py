@@ -42,8 +42,10 @@ def upload(c, data: bytes, name="x.png", **kwargs):
 
 
 def pair(c, tubingen, starry):
-    return (upload(c, tubingen.read_bytes(), "t.jpg").json()["id"],
-            upload(c, starry.read_bytes(), "s.jpg").json()["id"])
+    return (
+        upload(c, tubingen.read_bytes(), "t.jpg").json()["id"],
+        upload(c, starry.read_bytes(), "s.jpg").json()["id"],
+    )
 
 
 def small_pair(c):
@@ -76,6 +78,7 @@ def until(condition, timeout: float = 60.0) -> None:
 
 def strict(text: str):
     """JSON as a browser's JSON.parse reads it: NaN and Infinity are errors."""
+
     def refuse(constant):
         raise ValueError(f"{constant} is not JSON")
 
@@ -142,8 +145,13 @@ class FakePainting:
         if self.step >= self.steps or not self.gate.through(lambda: self.stopped):
             raise StopIteration
         self.step += 1
-        return Progress(step=self.step, iterations=self.steps, losses=self.losses(self.step),
-                        elapsed=0.01 * self.step, sizes=(max(self.hw),))
+        return Progress(
+            step=self.step,
+            iterations=self.steps,
+            losses=self.losses(self.step),
+            elapsed=0.01 * self.step,
+            sizes=(max(self.hw),),
+        )
 
     def current_image(self):
         return None if self.step == 0 else torch.full((1, 3, *self.hw), min(1.0, self.step / 100))

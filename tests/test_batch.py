@@ -57,26 +57,34 @@ def test_names_come_from_each_input_alone(tmp_path, starry):
     for same in (CFG.replace(device="cuda"), CFG.replace(save_every=5), CFG.replace(precision="fp32")):
         assert batch.settings_hash([starry], same) == tag  # the same picture
     assert batch.inputs([tmp_path / "a", tmp_path / "b"]) == [a, b] and batch.inputs([tmp_path / "nothing"]) == [
-        tmp_path / "nothing"]  # a missing input is that picture's failure, reported with the rest
+        tmp_path / "nothing"
+    ]  # a missing input is that picture's failure, reported with the rest
 
 
 def test_outputs_never_go_among_the_inputs(tmp_path, starry, capsys):
     src = tmp_path / "in"
     src.mkdir()
     Image.new("RGB", (40, 30), "red").save(src / "p.png")
-    for inputs, out, words in [([src], src, "inside the input folder"),
-                               ([src], src / "painted", "inside the input folder"),
-                               ([src / "p.png"], src, "inside the output folder"),
-                               ([tmp_path], src, "inside the input folder")]:
+    for inputs, out, words in [
+        ([src], src, "inside the input folder"),
+        ([src], src / "painted", "inside the input folder"),
+        ([src / "p.png"], src, "inside the output folder"),
+        ([tmp_path], src, "inside the input folder"),
+    ]:
         assert main(["batch", *map(str, inputs), "--style", str(starry), "-o", str(out), "-q"]) == 2
         err = capsys.readouterr().err
         assert words in err and len(err.strip().splitlines()) == 1, err
     assert sorted(p.name for p in src.iterdir()) == ["p.png"]
 
 
-@pytest.mark.parametrize("extra, words", [(["--workers", "0"], "--workers must be 1 or more"),
-                                          (["--dask", "udp://x"], "--dask takes"),
-                                          (["--dask", "local:0"], "--dask local:N needs")])
+@pytest.mark.parametrize(
+    "extra, words",
+    [
+        (["--workers", "0"], "--workers must be 1 or more"),
+        (["--dask", "udp://x"], "--dask takes"),
+        (["--dask", "local:0"], "--dask local:N needs"),
+    ],
+)
 def test_bad_workers_are_refused_before_the_output_folder_is_made(tmp_path, starry, capsys, extra, words):
     Image.new("RGB", (40, 30), "red").save(tmp_path / "p.png")
     assert main(["batch", str(tmp_path / "p.png"), "--style", str(starry), "-o", str(tmp_path / "new"), *extra]) == 2
@@ -107,8 +115,11 @@ def test_pool_and_dask_paint_the_same_pictures(folder, tmp_path, starry):
         workers = {o.worker for o in outcomes if o.status == "done"}
         # The network is built once per worker, then reused from its cache for the next pictures.
         assert sum(o.built for o in outcomes) <= len(workers), name
-        out[name] = {j.output.rsplit("/", 1)[-1]: pixels(j.output) for j in jobs if j.output.endswith(".png")
-                     and "broken" not in j.output}
+        out[name] = {
+            j.output.rsplit("/", 1)[-1]: pixels(j.output)
+            for j in jobs
+            if j.output.endswith(".png") and "broken" not in j.output
+        }
         # Here: this very process; on a pool or Dask: other processes, at most one per worker.
         assert workers == {os.getpid()} if name == "here" else (os.getpid() not in workers and len(workers) <= 2)
     assert out["here"].keys() == out["pool"].keys() == out["dask"].keys() and len(out["here"]) == 3
@@ -121,8 +132,21 @@ def test_pool_and_dask_paint_the_same_pictures(folder, tmp_path, starry):
 
 
 def test_batch_command_reports_each_file_and_a_summary(folder, tmp_path, starry, capsys):
-    args = ["batch", str(folder), "--style", str(starry), "-o", str(tmp_path / "o"), "--size", "32",
-            "--iterations", "3", "--device", "cpu", "-q"]
+    args = [
+        "batch",
+        str(folder),
+        "--style",
+        str(starry),
+        "-o",
+        str(tmp_path / "o"),
+        "--size",
+        "32",
+        "--iterations",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main(args) == 1  # one picture failed
     err = capsys.readouterr().err
     assert err.count("done    ") == 3 and "failed  " in err and "3 painted, 0 already there, 1 failed" in err
@@ -158,8 +182,25 @@ def _release(fifos):
 
 
 def _batch(inputs, out, starry, *extra):
-    return [sys.executable, "-m", "brushwork", "batch", *map(str, inputs), "--style", str(starry), "-o", str(out),
-            "--size", "32", "--iterations", "2", "--device", "cpu", "-q", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "brushwork",
+        "batch",
+        *map(str, inputs),
+        "--style",
+        str(starry),
+        "-o",
+        str(out),
+        "--size",
+        "32",
+        "--iterations",
+        "2",
+        "--device",
+        "cpu",
+        "-q",
+        *extra,
+    ]
 
 
 def _wait_for(path, proc, seconds=300):
@@ -178,8 +219,9 @@ def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_r
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
-    assert err.strip().splitlines()[-1] == ("brushwork: terminated; 1 painted, 2 not; "
-                                            "the same command again paints the rest")
+    assert err.strip().splitlines()[-1] == (
+        "brushwork: terminated; 1 painted, 2 not; the same command again paints the rest"
+    )
     assert [n[:3] for n in os.listdir(out)] == ["p0-"]  # no partial files
     (tmp_path / "p1.png").unlink()
     (tmp_path / "p1.png").write_bytes((folder / "p1.png").read_bytes())
@@ -198,8 +240,13 @@ def test_ctrl_c_on_workers_cancels_the_rest_and_says_what_was_painted(folder, tm
     fifos = [_fifo(tmp_path / "f1.png"), _fifo(tmp_path / "f2.png")]
     inputs = [folder / "p0.png", *fifos, folder / "p1.png", folder / "p2.png"]
     out = tmp_path / "o"
-    proc = subprocess.Popen(_batch(inputs, out, starry, "--workers", "2"), stderr=subprocess.PIPE, text=True,
-                            start_new_session=True, preexec_fn=_interactive)
+    proc = subprocess.Popen(
+        _batch(inputs, out, starry, "--workers", "2"),
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_interactive,
+    )
     _wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
     os.killpg(proc.pid, signal.SIGINT)
     lines = []

@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from brushwork.color import keep_colors, rgb_to_yiq, yiq_to_rgb
@@ -33,6 +34,7 @@ def test_match_colors_moves_style_to_content_statistics():
     style = torch.rand(1, 3, 32, 32, generator=g) * 0.2 + torch.tensor([0.7, 0.1, 0.1]).view(1, 3, 1, 1)
     out = match_colors(style, content)
     torch.testing.assert_close(out.mean(dim=(2, 3)), content.mean(dim=(2, 3)), atol=0.01, rtol=0)
+
     def cov(x):
         return torch.cov(x[0].reshape(3, -1))
 
@@ -50,6 +52,7 @@ def test_luminance_helpers():
     assert abs(m[:, 0].mean() - luminance(content)[:, 0].mean()) < 0.01
 
 
+@pytest.mark.full_network
 def test_color_modes_end_to_end(tubingen, starry):
     from brushwork import Config, images, stylize
 

@@ -17,8 +17,10 @@ from brushwork.cli import main, paint
 
 import clips
 
-pytestmark = pytest.mark.skipif(os.geteuid() != 0 or not Path("/bin/mount").exists(),
-                                reason="needs root to mount the tmpfs file systems these faults happen on")
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or not Path("/bin/mount").exists(),
+    reason="needs root to mount the tmpfs file systems these faults happen on",
+)
 SMALL = ["--size", "64", "--iterations", "2", "--device", "cpu", "-q"]
 
 
@@ -31,8 +33,9 @@ def disk(tmp_path, monkeypatch):
     def make(name: str, kb: int = 1024, ro: bool = False) -> Path:
         path = tmp_path / name
         path.mkdir()
-        subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={kb}k" + (",ro" if ro else ""), "tmpfs", str(path)],
-                       check=True)
+        subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", f"size={kb}k" + (",ro" if ro else ""), "tmpfs", str(path)], check=True
+        )
         mounted.append(path)
         return path
 
@@ -71,14 +74,16 @@ def test_a_read_only_output_is_refused_before_any_work(disk, tubingen, starry, m
     ro = disk("ro", ro=True)
     monkeypatch.setattr(engine.Painting, "_run", lambda self: pytest.fail("painted before checking the output"))
     src = clips.write(tmp_path / "in.mp4", n=2, size=32, audio=False)
-    for args, words in [(["paint", str(tubingen), str(starry), "-o", str(ro / "out.png")], f"cannot write in {ro}"),
-                        (["demo", "-o", str(ro / "out.png")], f"cannot write in {ro}"),
-                        (["batch", str(tubingen), "--style", str(starry), "-o", str(ro)],
-                         f"cannot write in the output folder {ro}"),
-                        (["batch", str(tubingen), "--style", str(starry), "-o", str(ro / "sub")],
-                         f"cannot make the output folder {ro / 'sub'}"),
-                        (["video", str(src), "--style", str(starry), "-o", str(ro / "out.mp4")],
-                         f"cannot write in {ro}")]:
+    for args, words in [
+        (["paint", str(tubingen), str(starry), "-o", str(ro / "out.png")], f"cannot write in {ro}"),
+        (["demo", "-o", str(ro / "out.png")], f"cannot write in {ro}"),
+        (["batch", str(tubingen), "--style", str(starry), "-o", str(ro)], f"cannot write in the output folder {ro}"),
+        (
+            ["batch", str(tubingen), "--style", str(starry), "-o", str(ro / "sub")],
+            f"cannot make the output folder {ro / 'sub'}",
+        ),
+        (["video", str(src), "--style", str(starry), "-o", str(ro / "out.mp4")], f"cannot write in {ro}"),
+    ]:
         assert main([*args, *SMALL]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0] and "Read-only file system" in err[0], err
@@ -99,8 +104,10 @@ def test_a_disk_full_at_the_end_sends_the_picture_home(disk, tubingen, starry, c
     assert main(["paint", str(tubingen), str(starry), "-o", str(full / "out.png"), *SMALL]) == 1
     home = tmp_path / "home"
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"brushwork: error: cannot write {full / 'out.png'} (No space left on device); "
-                   f"wrote the picture to {home / 'out.png'} instead"]
+    assert err == [
+        f"brushwork: error: cannot write {full / 'out.png'} (No space left on device); "
+        f"wrote the picture to {home / 'out.png'} instead"
+    ]
     assert Image.open(home / "out.png").size == (64, 48) and images.read_params(home / "out.png")["step"] == 2
     assert names(full) == [".filler"]  # no partial file
 
@@ -115,14 +122,31 @@ def test_a_disk_turned_read_only_while_painting_keeps_the_work(disk, tubingen, s
             remount_ro(rw)
 
     monkeypatch.setattr(paint, "_save_intermediate", save_then_fail)
-    assert main(["paint", str(tubingen), str(starry), "-o", str(rw / "out.png"), *SMALL, "--iterations", "50",
-                 "--save-every", "1"]) == 1
+    assert (
+        main(
+            [
+                "paint",
+                str(tubingen),
+                str(starry),
+                "-o",
+                str(rw / "out.png"),
+                *SMALL,
+                "--iterations",
+                "50",
+                "--save-every",
+                "1",
+            ]
+        )
+        == 1
+    )
     home = tmp_path / "home"
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1
     assert err[0].startswith(f"brushwork: error: cannot write {rw / 'out_3.png'} (Read-only file system)")
-    assert err[0].endswith(f"wrote the best picture so far to {home / 'out.png'} and a checkpoint to "
-                           f"{home / 'out.png.ckpt'} (continue with --resume {home / 'out.png.ckpt'})")
+    assert err[0].endswith(
+        f"wrote the best picture so far to {home / 'out.png'} and a checkpoint to "
+        f"{home / 'out.png.ckpt'} (continue with --resume {home / 'out.png.ckpt'})"
+    )
     assert checkpoint.load(home / "out.png.ckpt")["step"] == 3 and Image.open(home / "out.png").size == (64, 48)
     assert names(rw) == ["out_1.png", "out_2.png"]
 
@@ -135,13 +159,30 @@ def test_ctrl_c_on_a_full_disk_keeps_the_work_elsewhere(disk, tubingen, starry, 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(paint, "_save_intermediate", fill_then_interrupt)
-    assert main(["paint", str(tubingen), str(starry), "-o", str(full / "out.png"), *SMALL, "--iterations", "50",
-                 "--save-every", "3"]) == 130
+    assert (
+        main(
+            [
+                "paint",
+                str(tubingen),
+                str(starry),
+                "-o",
+                str(full / "out.png"),
+                *SMALL,
+                "--iterations",
+                "50",
+                "--save-every",
+                "3",
+            ]
+        )
+        == 130
+    )
     home = tmp_path / "home"
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == [f"brushwork: interrupted; cannot write {full / 'out.png'} (No space left on device); wrote the best "
-                   f"picture so far to {home / 'out.png'} and a checkpoint to {home / 'out.png.ckpt'} "
-                   f"(continue with --resume {home / 'out.png.ckpt'})"]
+    assert err == [
+        f"brushwork: interrupted; cannot write {full / 'out.png'} (No space left on device); wrote the best "
+        f"picture so far to {home / 'out.png'} and a checkpoint to {home / 'out.png.ckpt'} "
+        f"(continue with --resume {home / 'out.png.ckpt'})"
+    ]
     assert checkpoint.load(home / "out.png.ckpt")["step"] == 3
     assert names(full) == [".filler"]
 
@@ -173,7 +214,8 @@ def test_a_video_whose_disk_fills_midway_goes_home_whole(disk, starry, monkeypat
     home = tmp_path / "home"
     assert capsys.readouterr().err.strip().splitlines() == [
         f"brushwork: error: cannot write {full / 'out.mp4'} (No space left on device); "
-        f"wrote the video to {home / 'out.mp4'} instead"]
+        f"wrote the video to {home / 'out.mp4'} instead"
+    ]
     with av.open(str(home / "out.mp4")) as box:
         assert len([f for f in box.decode(video=0)]) == 8
     assert names(full) == [".filler"]

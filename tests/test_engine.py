@@ -142,6 +142,7 @@ def test_coarse_to_fine_events_say_the_scale(tubingen, starry):
     assert events[-1].iterations == 8 and events[-1].image.shape == (1, 3, 72, 96)
 
 
+@pytest.mark.full_network
 def test_bfloat16_reaches_nearly_the_float32_cost(tubingen, starry):
     """Low precision is only in the network: Grams, costs and L-BFGS stay float32, so the final
     cost lands close to the float32 run's (and far below the start)."""

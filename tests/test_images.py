@@ -105,8 +105,25 @@ def test_modes_follow_the_umask_and_the_replaced_file(tmp_path, tubingen, starry
     old = os.umask(0o002)
     try:
         out = tmp_path / "out.png"
-        assert main(["paint", str(tubingen), str(starry), "-o", str(out), "--size", "32", "--iterations", "1",
-                     "--device", "cpu", "-q"]) == 0
+        assert (
+            main(
+                [
+                    "paint",
+                    str(tubingen),
+                    str(starry),
+                    "-o",
+                    str(out),
+                    "--size",
+                    "32",
+                    "--iterations",
+                    "1",
+                    "--device",
+                    "cpu",
+                    "-q",
+                ]
+            )
+            == 0
+        )
         assert out.stat().st_mode & 0o777 == 0o664
         out.chmod(0o640)
         images.save(torch.rand(1, 3, 4, 4), out)

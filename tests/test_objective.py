@@ -11,8 +11,9 @@ from brushwork.objective import _NormalizeGrad, regions_for
 def test_guided_cost_with_full_mask_is_the_plain_cost():
     a = torch.rand(1, 3, 4, 5)
     G_S = torch.rand(3, 3)
-    torch.testing.assert_close(costs.guided_layer_style_cost(G_S, a, torch.ones(1, 1, 4, 5)),
-                               costs.layer_style_cost(G_S, a))
+    torch.testing.assert_close(
+        costs.guided_layer_style_cost(G_S, a, torch.ones(1, 1, 4, 5)), costs.layer_style_cost(G_S, a)
+    )
 
 
 def test_guided_cost_by_hand():
@@ -73,15 +74,20 @@ def test_mask_confines_each_style_to_its_region(tubingen, starry, tmp_path):
     left[..., : w // 2] = 1
     mask_path = tmp_path / "left.png"
     Image.fromarray((left[0, 0].numpy() * 255).astype("uint8")).save(mask_path)
-    cfg = Config(size=96, iterations=60, device="cpu", style_weight=30.0,
-                 style_masks=(f"1={mask_path}", f"2={tmp_path / 'right.png'}"))
+    cfg = Config(
+        size=96,
+        iterations=60,
+        device="cpu",
+        style_weight=30.0,
+        style_masks=(f"1={mask_path}", f"2={tmp_path / 'right.png'}"),
+    )
     Image.fromarray(((1 - left[0, 0]).numpy() * 255).astype("uint8")).save(tmp_path / "right.png")
     out = stylize(tubingen, [starry, stripes], cfg).image
     right = 1 - left
     assert quality.style_dist(out, starry, mask=left) < quality.style_dist(out, starry, mask=right)
     assert quality.style_dist(out, stripes, mask=right) < quality.style_dist(out, stripes, mask=left)
     # The stripes are red: the right half turns redder than the left.
-    right, left = out[..., w // 2:], out[..., :w // 2]
+    right, left = out[..., w // 2 :], out[..., : w // 2]
     assert right[0, 0].mean() - right[0, 2].mean() > left[0, 0].mean() - left[0, 2].mean()
 
 

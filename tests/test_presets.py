@@ -38,17 +38,20 @@ def test_flags_override_preset():
     assert cfg.size == 300 and cfg.iterations == 100  # size from the flag, iterations from the preset
 
 
-@pytest.mark.parametrize("line, message", [
-    ('normalize_gradients = "no"', "--normalize-gradients must be true or false, not 'no'"),
-    ("seed = 1.5", "--seed must be a whole number, not 1.5"),
-    ("device = 5", "--device must be text, not 5"),
-    ("init = 5", "--init must be text, not 5"),
-    ("weights = 5", "--weights must be text, not 5"),
-    ('style_layers = "relu1_1"', "--style-layers must be a list of strings, not 'relu1_1'"),
-    ('tile_size = "x"', "--tile-size must be a whole number, not 'x'"),
-    ("style_weight = true", "--style-weight must be a number, not True"),
-    ("style_blend_weights = [1, [2]]", "--style-blend-weights must be a list of numbers, not 1,[2]"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ('normalize_gradients = "no"', "--normalize-gradients must be true or false, not 'no'"),
+        ("seed = 1.5", "--seed must be a whole number, not 1.5"),
+        ("device = 5", "--device must be text, not 5"),
+        ("init = 5", "--init must be text, not 5"),
+        ("weights = 5", "--weights must be text, not 5"),
+        ('style_layers = "relu1_1"', "--style-layers must be a list of strings, not 'relu1_1'"),
+        ('tile_size = "x"', "--tile-size must be a whole number, not 'x'"),
+        ("style_weight = true", "--style-weight must be a number, not True"),
+        ("style_blend_weights = [1, [2]]", "--style-blend-weights must be a list of numbers, not 1,[2]"),
+    ],
+)
 def test_a_users_toml_is_held_to_the_field_types(tmp_path, line, message):
     path = tmp_path / "mine.toml"
     path.write_text(line + "\n")

@@ -13,6 +13,7 @@ def test_256px_painting_takes_on_the_style(tubingen, starry):
     r = stylize(tubingen, [starry], Config(size=256, iterations=150, device="cpu"))
     content = images.resize(images.load(tubingen), tuple(r.image.shape[-2:]))
     style = images.load(starry)
+
     # The Starry Night is blue: the output's mean chroma moves from the photo's towards the painting's.
     def iq(x):
         return rgb_to_yiq(x)[:, 1:].mean(dim=(0, 2, 3))

@@ -47,8 +47,12 @@ def test_upload_is_stored_under_a_random_id_with_a_thumbnail(studio, tubingen):
 
 def test_format_is_judged_from_the_bytes_not_the_name(studio):
     assert upload(studio, png(), "photo.txt").json()["format"] == "PNG"
-    for data, name in [(b"hello, world", "photo.png"), (b"%PDF-1.4\n%...", "a.pdf"), (b"", "empty.png"),
-                       (images.encode(Image.new("RGB", (16, 16)), "PNG")[:50] + b"\0" * 10, "cut.png")]:
+    for data, name in [
+        (b"hello, world", "photo.png"),
+        (b"%PDF-1.4\n%...", "a.pdf"),
+        (b"", "empty.png"),
+        (images.encode(Image.new("RGB", (16, 16)), "PNG")[:50] + b"\0" * 10, "cut.png"),
+    ]:
         r = upload(studio, data, name)
         if data[:4] == b"\x89PNG":  # a PNG header with garbage after it: readable format, broken file
             assert r.status_code == 422 and "cut.png" in r.json()["detail"]
@@ -163,11 +167,13 @@ def test_eta_and_total_follow_a_scale_that_converged_early(studio, tubingen, sta
     import brushwork.studio.app as app
 
     gate, sizes = Gate(), (32, 64)
-    script = [Progress(step=1, iterations=30, losses={}, elapsed=1.0, sizes=sizes, steps=(10, 20)),
-              Progress(step=2, iterations=30, losses={}, elapsed=2.0, sizes=sizes, steps=(10, 20)),
-              # the first scale converged after 2 of its 10 steps: the total drops to 22
-              Progress(step=3, iterations=22, losses={}, elapsed=6.0, sizes=sizes, scale=1, steps=(2, 20)),
-              Progress(step=4, iterations=22, losses={}, elapsed=10.0, sizes=sizes, scale=1, steps=(2, 20))]
+    script = [
+        Progress(step=1, iterations=30, losses={}, elapsed=1.0, sizes=sizes, steps=(10, 20)),
+        Progress(step=2, iterations=30, losses={}, elapsed=2.0, sizes=sizes, steps=(10, 20)),
+        # the first scale converged after 2 of its 10 steps: the total drops to 22
+        Progress(step=3, iterations=22, losses={}, elapsed=6.0, sizes=sizes, scale=1, steps=(2, 20)),
+        Progress(step=4, iterations=22, losses={}, elapsed=10.0, sizes=sizes, scale=1, steps=(2, 20)),
+    ]
     monkeypatch.setattr(app, "stylize_iter", lambda content, styles, config: ScriptedPainting(gate, script))
     job = submit(studio, *pair(studio, tubingen, starry)).json()["id"]
     seen = {}
@@ -244,25 +250,33 @@ def test_a_full_queue_answers_429(tubingen, starry, monkeypatch):
 
 
 def test_unknown_jobs_are_404(studio):
-    for method, path in [("GET", "/api/jobs/nope"), ("DELETE", "/api/jobs/nope"), ("GET", "/api/jobs/nope/events"),
-                         ("GET", "/api/jobs/nope/preview"), ("GET", "/api/jobs/nope/result.png")]:
+    for method, path in [
+        ("GET", "/api/jobs/nope"),
+        ("DELETE", "/api/jobs/nope"),
+        ("GET", "/api/jobs/nope/events"),
+        ("GET", "/api/jobs/nope/preview"),
+        ("GET", "/api/jobs/nope/result.png"),
+    ]:
         r = studio.request(method, path)
         assert r.status_code == 404 and "no such job" in r.json()["detail"], path
 
 
-@pytest.mark.parametrize("body, words", [
-    ({"content": "nope", "styles": ["nope"]}, "unknown or expired"),
-    ({"styles": []}, "styles: list should have at least 1 item"),
-    ({"options": {"sise": 64}}, "options.sise: unknown option (did you mean size?)"),
-    ({"options": {"weights": "/etc/passwd"}}, "options.weights: the studio sets this option itself"),
-    ({"options": {"init": "/etc/passwd"}}, "options.init: input should be 'content' or 'noise'"),
-    ({"options": {"size": 4096}}, "options.size: input should be less than or equal to 1024"),
-    ({"options": {"size": -3}}, "options.size: input should be greater than or equal to 1"),
-    ({"preset": "/etc/x.toml"}, "preset: input should be 'hires', 'jcjohnson', 'paper' or 'preview'"),
-    ({"preset": "hires"}, "size 2048: the studio paints at most 1024 px"),
-    ({"blend": [1, 2]}, "2 values for 1 style"),
-    ({"options": {"size": 16}}, "at least"),
-])
+@pytest.mark.parametrize(
+    "body, words",
+    [
+        ({"content": "nope", "styles": ["nope"]}, "unknown or expired"),
+        ({"styles": []}, "styles: list should have at least 1 item"),
+        ({"options": {"sise": 64}}, "options.sise: unknown option (did you mean size?)"),
+        ({"options": {"weights": "/etc/passwd"}}, "options.weights: the studio sets this option itself"),
+        ({"options": {"init": "/etc/passwd"}}, "options.init: input should be 'content' or 'noise'"),
+        ({"options": {"size": 4096}}, "options.size: input should be less than or equal to 1024"),
+        ({"options": {"size": -3}}, "options.size: input should be greater than or equal to 1"),
+        ({"preset": "/etc/x.toml"}, "preset: input should be 'hires', 'jcjohnson', 'paper' or 'preview'"),
+        ({"preset": "hires"}, "size 2048: the studio paints at most 1024 px"),
+        ({"blend": [1, 2]}, "2 values for 1 style"),
+        ({"options": {"size": 16}}, "at least"),
+    ],
+)
 def test_bad_jobs_are_422_with_the_reason(studio, tubingen, starry, body, words):
     content, style = pair(studio, tubingen, starry)
     r = studio.post("/api/jobs", json={"content": content, "styles": [style], **body})
@@ -340,8 +354,13 @@ def test_serve_starts_the_studio_refuses_a_used_port_and_stops_on_sigint(tmp_pat
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     cmd = [sys.executable, "-m", "brushwork", "serve", "--port", str(port), "--device", "cpu"]
-    proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     try:
         line = proc.stderr.readline()
         assert f"http://127.0.0.1:{port}/" in line

@@ -22,8 +22,15 @@ from brushwork.studio.schema import SERVER_ONLY
 
 from studio_helpers import SLOW, Gate, client, events, fake_paintings, pair, small_pair, strict, submit, until, wait
 
-NAN_BODIES = [("seed", "NaN"), ("seed", "Infinity"), ("seed", "-Infinity"), ("normalize_gradients", "NaN"),
-              ("tile_size", "Infinity"), ("style_weight", "-Infinity"), ("content_weight", "1e400")]
+NAN_BODIES = [
+    ("seed", "NaN"),
+    ("seed", "Infinity"),
+    ("seed", "-Infinity"),
+    ("normalize_gradients", "NaN"),
+    ("tile_size", "Infinity"),
+    ("style_weight", "-Infinity"),
+    ("content_weight", "1e400"),
+]
 
 
 def post_json(c, text: str, **headers):
@@ -76,8 +83,9 @@ def huge_pictures(tmp_path_factory):
     """A 6000×6600 PNG (small file, 39.6 megapixels) and a 16-bit TIFF of as many pixels."""
     folder = tmp_path_factory.mktemp("huge")
     Image.new("RGB", (6000, 6600), (90, 120, 200)).save(folder / "huge.png")
-    tifffile.imwrite(folder / "huge.tif", np.full((6600, 6000, 3), 30000, np.uint16), photometric="rgb",
-                     compression="zlib")
+    tifffile.imwrite(
+        folder / "huge.tif", np.full((6600, 6000, 3), 30000, np.uint16), photometric="rgb", compression="zlib"
+    )
     return folder / "huge.png", folder / "huge.tif"
 
 
@@ -113,8 +121,12 @@ with TestClient(app, base_url="http://127.0.0.1:8000") as c:
 def test_huge_uploads_are_shrunk_on_arrival_and_queued_jobs_hold_little(huge_pictures, tmp_path, tubingen):
     """Two 40-megapixel pictures, then eight queued jobs of the largest size, each listing them four
     times: the server's peak and what it holds stay small (before: several GB each)."""
-    run = subprocess.run([sys.executable, "-c", MEASURE, *map(str, huge_pictures), str(tubingen)],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", MEASURE, *map(str, huge_pictures), str(tubingen)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     out = json.loads(run.stdout.strip().splitlines()[-1])
     # One queued job is the first 201; seven more fill the queue of 8 (the one warm-up job waits too).
@@ -152,17 +164,22 @@ def test_a_full_queue_answers_before_reading_any_picture(monkeypatch):
 
 
 # 4. Limits that could be walked around ----------------------------------------------------------
-@pytest.mark.parametrize("options, words", [
-    ({"style_scale": 1000},
-     "style_scale 1000 × size 512 = 512000 px: the studio paints a style picture at most at 1024 px"),
-    ({"style_scale": 1e308}, "options.style_scale: input should be less than or equal to 1024"),
-    ({"size": 64, "style_scale": 17}, "style_scale 17 × size 64 = 1088 px"),
-    ({"size": 64, "scales": list(range(20, 63))}, "options.scales: tuple should have at most 8 items"),
-    ({"size": 64, "scales": [32, 2000]}, "options.scales.1: input should be less than or equal to 1024"),
-    ({"size": 1024, "start_size": 2}, "scales: 10 sizes"),
-    ({"iterations": 10**6}, "options.iterations: input should be less than or equal to 1000"),
-    ({"tile_size": 10**9}, "options.tile_size: input should be less than or equal to 1024"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        (
+            {"style_scale": 1000},
+            "style_scale 1000 × size 512 = 512000 px: the studio paints a style picture at most at 1024 px",
+        ),
+        ({"style_scale": 1e308}, "options.style_scale: input should be less than or equal to 1024"),
+        ({"size": 64, "style_scale": 17}, "style_scale 17 × size 64 = 1088 px"),
+        ({"size": 64, "scales": list(range(20, 63))}, "options.scales: tuple should have at most 8 items"),
+        ({"size": 64, "scales": [32, 2000]}, "options.scales.1: input should be less than or equal to 1024"),
+        ({"size": 1024, "start_size": 2}, "scales: 10 sizes"),
+        ({"iterations": 10**6}, "options.iterations: input should be less than or equal to 1000"),
+        ({"tile_size": 10**9}, "options.tile_size: input should be less than or equal to 1024"),
+    ],
+)
 def test_size_like_options_are_bounded(studio, options, words):
     content, style = small_pair(studio)
     r = submit(studio, content, style, options)
@@ -217,11 +234,12 @@ def test_every_option_s_wrong_type_is_refused_by_name(studio, name):
 
 def test_exact_types(studio):
     content, style = small_pair(studio)
-    for options, words in [({"seed": "x"}, "options.seed: input should be a valid integer"),
-                           ({"normalize_gradients": "false"},
-                            "options.normalize_gradients: input should be a valid boolean"),
-                           ({"size": 64.0}, "options.size: input should be a valid integer"),
-                           ({"iterations": True}, "options.iterations: input should be a valid integer")]:
+    for options, words in [
+        ({"seed": "x"}, "options.seed: input should be a valid integer"),
+        ({"normalize_gradients": "false"}, "options.normalize_gradients: input should be a valid boolean"),
+        ({"size": 64.0}, "options.size: input should be a valid integer"),
+        ({"iterations": True}, "options.iterations: input should be a valid integer"),
+    ]:
         r = submit(studio, content, style, options)
         assert r.status_code == 422 and r.json()["detail"] == words, r.text
 

@@ -20,8 +20,11 @@ c.getContext('2d').drawImage(img, 0, 0); return c.toDataURL('image/png');"""
 
 
 def set_slider(driver, slider, value):
-    driver.execute_script("const s = document.getElementById(arguments[0]); s.value = arguments[1];"
-                          "s.dispatchEvent(new Event('input'));", slider, value)
+    driver.execute_script(
+        "const s = document.getElementById(arguments[0]); s.value = arguments[1];s.dispatchEvent(new Event('input'));",
+        slider,
+        value,
+    )
 
 
 def status(driver):
@@ -61,8 +64,12 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1")
         driver.find_element(By.ID, "content-file").send_keys(str(tubingen))
         driver.find_element(By.ID, "style-file").send_keys(str(starry))
-        wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#content-thumbs .thumb img")) == 1
-                   and len(d.find_elements(By.CSS_SELECTOR, "#style-thumbs .thumb img")) == 1)
+        wait.until(
+            lambda d: (
+                len(d.find_elements(By.CSS_SELECTOR, "#content-thumbs .thumb img")) == 1
+                and len(d.find_elements(By.CSS_SELECTOR, "#style-thumbs .thumb img")) == 1
+            )
+        )
         thumbs = driver.find_elements(By.CSS_SELECTOR, ".thumb img")
         wait.until(lambda d: all(d.execute_script("return arguments[0].naturalWidth", t) > 0 for t in thumbs))
         assert driver.find_element(By.CSS_SELECTOR, "#style-thumbs .name").text == "starry_night.jpg"
@@ -80,8 +87,9 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         seen = {}
         gate.allow(1)
         while len(set(seen.values())) < 2:  # each new picture shown: note it, let one more step through
-            step, digest = wait.until(lambda d: status(d)[0] == "running" and (p := preview_now(d))
-                                      and p[0] not in seen and p)
+            step, digest = wait.until(
+                lambda d: status(d)[0] == "running" and (p := preview_now(d)) and p[0] not in seen and p
+            )
             seen[step] = digest
             gate.allow(1)
         gate.open()

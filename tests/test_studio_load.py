@@ -30,10 +30,16 @@ def pictures(tmp_path_factory, tubingen, starry):
     """Bytes: two ordinary pictures, a 6000×6600 PNG of 131 KB, a 16-bit TIFF of as many pixels."""
     folder = tmp_path_factory.mktemp("load")
     Image.new("RGB", (6000, 6600), (90, 120, 200)).save(folder / "huge.png")
-    tifffile.imwrite(folder / "huge.tif", np.full((6600, 6000, 3), 30000, np.uint16), photometric="rgb",
-                     compression="zlib")
-    return {"photo": tubingen.read_bytes(), "painting": starry.read_bytes(), "small": png(),
-            "huge": (folder / "huge.png").read_bytes(), "tiff16": (folder / "huge.tif").read_bytes()}
+    tifffile.imwrite(
+        folder / "huge.tif", np.full((6600, 6000, 3), 30000, np.uint16), photometric="rgb", compression="zlib"
+    )
+    return {
+        "photo": tubingen.read_bytes(),
+        "painting": starry.read_bytes(),
+        "small": png(),
+        "huge": (folder / "huge.png").read_bytes(),
+        "tiff16": (folder / "huge.tif").read_bytes(),
+    }
 
 
 class Client:
@@ -90,7 +96,8 @@ class Client:
         job = lambda: self.jobs[-1] if self.jobs else "none"  # noqa: E731
         return [
             lambda: self.request("GET", "/") if self.number % 2 else None,
-            lambda: self.upload("photo"), lambda: self.upload("painting"),
+            lambda: self.upload("photo"),
+            lambda: self.upload("painting"),
             lambda: self.job({"size": 32 + 8 * (self.number % 3), "iterations": 3}),
             lambda: self.json("GET", "/api/jobs"),
             lambda: self.request("GET", f"/api/jobs/{job()}/events", stream=True),
@@ -99,8 +106,9 @@ class Client:
             lambda: self.job({"size": 64, "iterations": 2, "style_scale": 16}, styles=self.uploads[-1:] * 4),
             lambda: self.job(None, raw='{"content": "a", "styles": ["b"], "options": {"seed": NaN}}'),
             lambda: self.job(None, raw="[" * 30_000 + "]" * 30_000),
-            lambda: self.request("POST", "/api/jobs", declared=200 * 2**20,
-                                 headers={"Content-Type": "application/json"}),
+            lambda: self.request(
+                "POST", "/api/jobs", declared=200 * 2**20, headers={"Content-Type": "application/json"}
+            ),
             lambda: self.request("POST", "/api/uploads", declared=26 * 2**20),
             lambda: self.job({}, styles=self.uploads[-1:] * 300),
             lambda: self.job({"style_scale": 1e308}),
@@ -111,7 +119,8 @@ class Client:
             lambda: self.request("POST", "/api/uploads", self.pics["small"], headers={"Origin": "http://localhost"}),
             lambda: self.request("GET", "/api/jobs", headers={"Host": "evil.example"}),
             lambda: self.request("POST", "/api/uploads?name=x.png", b"\x89PNG\r\n\x1a\n" + os.urandom(2000)),
-            lambda: self.request("HEAD", f"/api/jobs/{job()}"), lambda: self.request("GET", "/openapi.json"),
+            lambda: self.request("HEAD", f"/api/jobs/{job()}"),
+            lambda: self.request("GET", "/openapi.json"),
             lambda: self.request("DELETE", f"/api/jobs/{job()}"),
             lambda: self.json("GET", "/api/presets"),
         ]
@@ -149,8 +158,9 @@ def test_twenty_clients_with_hostile_requests_for_thirty_seconds(tmp_path, pictu
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     log = open(tmp_path / "server.log", "w+")
-    server = subprocess.Popen([sys.executable, "-m", "brushwork", "serve", "--port", str(port), "--device", "cpu"],
-                              stderr=log, cwd=tmp_path)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "brushwork", "serve", "--port", str(port), "--device", "cpu"], stderr=log, cwd=tmp_path
+    )
     watchdog = threading.Timer(SECONDS + 240, server.kill)  # a hung server fails the test, never hangs it
     watchdog.start()
     try:
@@ -181,8 +191,10 @@ def test_twenty_clients_with_hostile_requests_for_thirty_seconds(tmp_path, pictu
             server.wait()
     log.seek(0)
     peak = usage.ru_maxrss * (1 if sys.platform == "darwin" else 1024)
-    print(f"answers {dict(sorted(answers.items()))}; gallery {len(seen)}×; server peak {peak / 2**20:.0f} MiB; "
-          f"stopped in {stopping:.1f} s")
+    print(
+        f"answers {dict(sorted(answers.items()))}; gallery {len(seen)}×; server peak {peak / 2**20:.0f} MiB; "
+        f"stopped in {stopping:.1f} s"
+    )
     assert failures == [], failures[:10]
     assert set(answers) <= set(range(200, 500)) and answers[201] > 0 and answers[422] > 0 and answers[429] >= 0
     assert seen and set(seen) == {200}

@@ -34,8 +34,18 @@ from studio_helpers import (
 
 
 # 5. Cross-origin requests from other local pages ------------------------------------------------
-@pytest.mark.parametrize("origin", ["http://localhost", "https://127.0.0.1:8000", "http://[::1]", "https://localhost:8000",
-                                    "http://127.0.0.1:8001", "http://127.0.0.1:8000.evil.example", "null"])
+@pytest.mark.parametrize(
+    "origin",
+    [
+        "http://localhost",
+        "https://127.0.0.1:8000",
+        "http://[::1]",
+        "https://localhost:8000",
+        "http://127.0.0.1:8001",
+        "http://127.0.0.1:8000.evil.example",
+        "null",
+    ],
+)
 def test_only_the_page_s_exact_origin_may_post(studio, origin):
     r = upload(studio, png(), headers={"origin": origin})
     assert r.status_code == 403 and len(studio.app.state.uploads) == 0, origin
@@ -95,8 +105,12 @@ def stop_while_watching(tmp_path, picture, prelude=""):
         port = s.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     serve = prelude + "import sys; from brushwork.cli import main; sys.exit(main(sys.argv[1:]))"
-    proc = subprocess.Popen([sys.executable, "-c", serve, "serve", "--port", str(port), "--device", "cpu"],
-                            stderr=subprocess.PIPE, text=True, cwd=tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", serve, "serve", "--port", str(port), "--device", "cpu"],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
 
     def call(path, data=None):
         request = urllib.request.Request(base + path, data=data, headers={"content-type": "application/json"})
@@ -158,8 +172,9 @@ def test_waiting_previews_hold_no_thread(studio, monkeypatch):
     gate.allow(1)
     wait(studio, job_id, ("running",), step=1)
     answers = []
-    askers = [threading.Thread(target=lambda: answers.append(studio.get(f"/api/jobs/{job_id}/preview")))
-              for _ in range(60)]
+    askers = [
+        threading.Thread(target=lambda: answers.append(studio.get(f"/api/jobs/{job_id}/preview"))) for _ in range(60)
+    ]
     for t in askers:
         t.start()
     job = studio.app.state.queue.get(job_id)
@@ -238,11 +253,15 @@ def test_every_page_answers_head_and_the_api_is_not_described(studio, monkeypatc
 
 
 def test_refusals_carry_the_security_headers(studio, tubingen):
-    answers = [studio.get("/", headers={"host": "evil.example"}),
-               upload(studio, tubingen.read_bytes(), headers={"origin": "http://evil.example"}),
-               studio.get("/api/jobs/nope"), studio.put("/api/jobs"), upload(studio, b"not a picture"),
-               studio.post("/api/jobs", json=[]),
-               studio.post("/api/jobs", content=b"{}", headers={"content-length": "999999"})]
+    answers = [
+        studio.get("/", headers={"host": "evil.example"}),
+        upload(studio, tubingen.read_bytes(), headers={"origin": "http://evil.example"}),
+        studio.get("/api/jobs/nope"),
+        studio.put("/api/jobs"),
+        upload(studio, b"not a picture"),
+        studio.post("/api/jobs", json=[]),
+        studio.post("/api/jobs", content=b"{}", headers={"content-length": "999999"}),
+    ]
     for a in answers:
         assert a.headers.get("x-content-type-options") == "nosniff" and a.headers.get("x-frame-options") == "DENY", a
         assert "default-src 'self'" in a.headers.get("content-security-policy", ""), a

@@ -98,9 +98,11 @@ def test_nearest_by_cosine_in_a_tiny_set():
     S = sc.hypercolumn([t([[1, 0], [0, 1], [1, 1]])], [1.0])
     G = sc.hypercolumn([t([[1, 0.9], [5, 0.1], [0.1, 5]])], [1.0])
     assert sc.nearest(G, S, chunk=2).tolist() == [2, 0, 1]
+
     # Cost: 1 − cos of each pair, by hand.
     def cos(a, b):
         return (a[0] * b[0] + a[1] * b[1]) / math.hypot(*a) / math.hypot(*b)
+
     d = [1 - cos((1, 0.9), (1, 1)), 1 - cos((5, 0.1), (1, 0)), 1 - cos((0.1, 5), (0, 1))]
     assert sc.nn_cost(G, S).item() == pytest.approx(sum(d) / 3)
     assert sc.nn_cost(G, S, t([0, 1, 1])).item() == pytest.approx((d[1] + d[2]) / 2)
@@ -131,7 +133,6 @@ def test_grid_points_are_cell_centres_of_weighted_cells_and_bounded():
     xy, wp = sc.grid_points(big, 100, torch.Generator().manual_seed(1))
     assert xy.shape == (100, 2) and len(set(map(tuple, xy.tolist()))) == 100 and (xy.abs() < 1).all()
     assert torch.equal(xy, sc.grid_points(big, 100, torch.Generator().manual_seed(1))[0])
-
 
 
 def test_sample_at_is_grid_sample_in_any_dtype_and_layout():

@@ -19,8 +19,10 @@ from studio_helpers import small_pair, submit
 
 LOSSES = ["swd", "nn"]
 SMALL = Config(size=32, iterations=6, tolerance=0, device="cpu")
-NO_TILES = ("--tile-size 128 cuts a 160×120 px picture into tiles, which support only --style-loss gram without "
-            "--normalize-gradients; give --tile-size 0 (no tiles)")
+NO_TILES = (
+    "--tile-size 128 cuts a 160×120 px picture into tiles, which support only --style-loss gram without "
+    "--normalize-gradients; give --tile-size 0 (no tiles)"
+)
 
 
 def photo(path, hw):
@@ -40,8 +42,10 @@ def blown_out(x) -> float:
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_colour_mode_paints_and_keeps_the_colours_it_promises(tubingen, starry, loss):
     p = photo(tubingen, (24, 32))
-    out = {mode: stylize(tubingen, [starry], SMALL.replace(style_loss=loss, color=mode)).image
-           for mode in ("style", "keep", "luminance", "match")}
+    out = {
+        mode: stylize(tubingen, [starry], SMALL.replace(style_loss=loss, color=mode)).image
+        for mode in ("style", "keep", "luminance", "match")
+    }
     for mode, x in out.items():
         assert x.shape == p.shape and torch.isfinite(x).all() and 0 <= x.min() and x.max() <= 1, mode
         assert (x - p).abs().mean() > 0.01, mode  # painted, not the photo
@@ -78,8 +82,11 @@ def test_blend_weights_are_normalized_and_pull_toward_their_style(tubingen, star
 def test_coarse_to_fine_paints_each_scale(tubingen, starry, loss):
     # Six steps a scale: nn's points are new at every step, and its first steps are short (no
     # curvature yet), so over four the fine scale's cost can still be above where it started.
-    events = list(stylize_iter(tubingen, [starry], SMALL.replace(size=48, scales=(32,), style_loss=loss,
-                                                                 iterations=6, coarse_iterations=6)))
+    events = list(
+        stylize_iter(
+            tubingen, [starry], SMALL.replace(size=48, scales=(32,), style_loss=loss, iterations=6, coarse_iterations=6)
+        )
+    )
     assert events[-1].sizes == (32, 48) and [e.scale for e in events] == [0] * 6 + [1] * 6
     for k in (0, 1):
         style = [e.losses["style"] for e in events if e.scale == k]
@@ -95,8 +102,23 @@ def test_tiles_are_refused_in_one_line_before_any_work(tubingen, starry, loss, t
 
     monkeypatch.setattr(brushwork.scales, "network", lambda *a: pytest.fail("the network was loaded"))
     out = tmp_path / "out.png"
-    code = main(["paint", str(tubingen), str(starry), "-o", str(out), "--style-loss", loss, "--tile-size", "128",
-                 "--size", "160", "--device", "cpu"])  # with the progress bar: still one line
+    code = main(
+        [
+            "paint",
+            str(tubingen),
+            str(starry),
+            "-o",
+            str(out),
+            "--style-loss",
+            loss,
+            "--tile-size",
+            "128",
+            "--size",
+            "160",
+            "--device",
+            "cpu",
+        ]
+    )  # with the progress bar: still one line
     assert code == 2 and not out.exists()
     assert capsys.readouterr().err.splitlines() == [f"brushwork: error: {NO_TILES}"]
     monkeypatch.undo()  # A tile as large as the picture cuts nothing: nothing to refuse.
@@ -107,31 +129,51 @@ def test_tiles_are_refused_in_one_line_before_any_work(tubingen, starry, loss, t
 def test_a_huge_style_weight_paints_the_style_not_the_photo_nor_a_blown_out_picture(tubingen, starry, loss):
     # nn's cost is concave where a painting starts, so L-BFGS stores no curvature at first; its
     # second step was then lr·g, 10⁵ times too long here (optimizer: lbfgs.py).
-    events = list(stylize_iter(tubingen, [starry], SMALL.replace(size=64, iterations=12, style_loss=loss,
-                                                                 style_weight=1e5)))
+    events = list(
+        stylize_iter(tubingen, [starry], SMALL.replace(size=64, iterations=12, style_loss=loss, style_weight=1e5))
+    )
     x = events[-1].image
     assert (x - photo(tubingen, (48, 64))).abs().mean() > 0.03 and blown_out(x) < 0.05
     assert min(e.losses["total"] for e in events) < 0.8 * events[0].losses["total"]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--style-loss", "bogus"], "--style-loss must be one of gram, w2, swd, nn, not 'bogus'"),
-    (["--style-loss", "NN"], "--style-loss must be one of gram, w2, swd, nn, not 'NN'"),
-    (["--style-loss", "nn", "--style-weight", "-1"], "--style-weight must be a number ≥ 0"),
-    (["--style-loss", "swd", "--style-weight", "inf"], "--style-weight must be a number, not inf"),
-    (["--style-loss", "swd", "--precision", "fp8"], "--precision must be one of auto, fp32, bf16, fp16, not 'fp8'"),
-    (["--style-loss", "nn", "--style-blend-weights", "0,0"], "--style-blend-weights must have a positive sum"),
-    (["--style-loss", "swd", "--style-blend-weights", "1,2,3"], "--style-blend-weights has 3 values for 2 style"),
-    (["--style-loss", "nn", "--style-mask", "1={square}"], "square.png: 50×50 px does not have the content's shape"),
-    (["--style-loss", "swd", "--normalize-gradients", "--tile-size", "128", "--size", "160"],
-     NO_TILES),
-])
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--style-loss", "bogus"], "--style-loss must be one of gram, w2, swd, nn, not 'bogus'"),
+        (["--style-loss", "NN"], "--style-loss must be one of gram, w2, swd, nn, not 'NN'"),
+        (["--style-loss", "nn", "--style-weight", "-1"], "--style-weight must be a number ≥ 0"),
+        (["--style-loss", "swd", "--style-weight", "inf"], "--style-weight must be a number, not inf"),
+        (["--style-loss", "swd", "--precision", "fp8"], "--precision must be one of auto, fp32, bf16, fp16, not 'fp8'"),
+        (["--style-loss", "nn", "--style-blend-weights", "0,0"], "--style-blend-weights must have a positive sum"),
+        (["--style-loss", "swd", "--style-blend-weights", "1,2,3"], "--style-blend-weights has 3 values for 2 style"),
+        (
+            ["--style-loss", "nn", "--style-mask", "1={square}"],
+            "square.png: 50×50 px does not have the content's shape",
+        ),
+        (["--style-loss", "swd", "--normalize-gradients", "--tile-size", "128", "--size", "160"], NO_TILES),
+    ],
+)
 def test_careless_options_give_one_line_and_exit_2(args, message, tubingen, starry, tmp_path, capsys):
     Image.new("L", (50, 50), 255).save(tmp_path / "square.png")
     Image.new("RGB", (48, 48), (200, 30, 30)).save(tmp_path / "red.png")
     out = tmp_path / "out.png"
-    code = main(["paint", str(tubingen), str(starry), str(tmp_path / "red.png"), "-o", str(out), "-q",
-                 "--device", "cpu", "--iterations", "1", *[a.format(square=tmp_path / "square.png") for a in args]])
+    code = main(
+        [
+            "paint",
+            str(tubingen),
+            str(starry),
+            str(tmp_path / "red.png"),
+            "-o",
+            str(out),
+            "-q",
+            "--device",
+            "cpu",
+            "--iterations",
+            "1",
+            *[a.format(square=tmp_path / "square.png") for a in args],
+        ]
+    )
     err = capsys.readouterr().err.splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("brushwork: error: ") and message in err[0], err
     assert not out.exists()
@@ -164,8 +206,23 @@ def test_video_frames_are_painted_and_follow_the_previous_frame(starry, loss):
 @pytest.mark.parametrize("loss", LOSSES)
 def test_the_video_command_paints_with_each_loss_and_refuses_tiles_in_one_line(starry, loss, tmp_path, capsys):
     src, out = clips.write(tmp_path / "in.mp4", n=3, size=32, audio=False), tmp_path / "out.mp4"
-    args = ["video", str(src), "--style", str(starry), "-o", str(out), "--iterations", "2", "--frame-iterations", "1",
-            "--style-loss", loss, "--device", "cpu", "-q"]
+    args = [
+        "video",
+        str(src),
+        "--style",
+        str(starry),
+        "-o",
+        str(out),
+        "--iterations",
+        "2",
+        "--frame-iterations",
+        "1",
+        "--style-loss",
+        loss,
+        "--device",
+        "cpu",
+        "-q",
+    ]
     assert main([*args, "--size", "32"]) == 0
     with av.open(str(out)) as box:
         assert sum(1 for _ in box.decode(video=0)) == 3

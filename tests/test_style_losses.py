@@ -75,8 +75,9 @@ def test_a_mask_over_everything_is_no_mask_and_a_half_mask_judges_its_half(pictu
 
 @pytest.mark.parametrize("loss", ["swd", "nn"])
 def test_each_loss_lowers_its_cost_in_a_short_painting(tubingen, starry, loss):
-    events = list(stylize_iter(tubingen, [starry], Config(size=64, iterations=20, tolerance=0, device="cpu",
-                                                          style_loss=loss)))
+    events = list(
+        stylize_iter(tubingen, [starry], Config(size=64, iterations=20, tolerance=0, device="cpu", style_loss=loss))
+    )
     assert events[-1].losses["style"] < 0.7 * events[0].losses["style"]
     assert torch.isfinite(events[-1].image).all()
 

@@ -13,7 +13,7 @@ from brushwork.weights import load_weights
 def test_cores_partition_the_picture(hw, shifted):
     cover = torch.zeros(hw, dtype=torch.int32)
     for t in grid(hw, 128, shifted):
-        cover[t.top:t.bottom, t.left:t.right] += 1
+        cover[t.top : t.bottom, t.left : t.right] += 1
         rows, cols = t.window
         assert rows.start >= 0 and cols.start >= 0 and rows.stop <= hw[0] and cols.stop <= hw[1]
         assert rows.stop - rows.start <= 128 + 64 and cols.stop - cols.start <= 128 + 64
@@ -82,8 +82,9 @@ def test_tiles_that_each_see_the_whole_picture_give_its_cost_and_gradient(tubing
 
 
 def test_forced_tiles_paint_end_to_end(tubingen, starry):
-    events = list(stylize_iter(tubingen, [starry], Config(size=160, start_size=160, iterations=6, tile_size=128,
-                                                          device="cpu")))
+    events = list(
+        stylize_iter(tubingen, [starry], Config(size=160, start_size=160, iterations=6, tile_size=128, device="cpu"))
+    )
     assert events[-1].image.shape == (1, 3, 120, 160)
     assert events[-1].losses["total"] < events[0].losses["total"]
 

@@ -67,8 +67,27 @@ def test_temporal_consistency_lowers_flicker(starry):
 def test_video_command_on_dask_keeps_frames_rate_and_audio(tmp_path, starry, capsys):
     src = clips.write(tmp_path / "in.mp4", n=16, size=64, rate=12)
     out = tmp_path / "out.mp4"
-    args = ["video", str(src), "--style", str(starry), "-o", str(out), "--size", "64", "--iterations", "6",
-            "--frame-iterations", "3", "--device", "cpu", "-q", "--dask", "local:2", "--chunk", "8"]
+    args = [
+        "video",
+        str(src),
+        "--style",
+        str(starry),
+        "-o",
+        str(out),
+        "--size",
+        "64",
+        "--iterations",
+        "6",
+        "--frame-iterations",
+        "3",
+        "--device",
+        "cpu",
+        "-q",
+        "--dask",
+        "local:2",
+        "--chunk",
+        "8",
+    ]
     assert main(args) == 0
     assert "16 frames, 64×48, 12 fps" in capsys.readouterr().err
     with av.open(str(out)) as box:
@@ -77,8 +96,11 @@ def test_video_command_on_dask_keeps_frames_rate_and_audio(tmp_path, starry, cap
         assert [s.type for s in box.streams] == ["video", "audio"]
         decoded = [f.to_ndarray(format="rgb24") for f in box.decode(v)]
     assert len(decoded) == 16
-    probe = subprocess.run([sys.executable, "-c", f"import av; c = av.open({str(out)!r}); "
-                            "print(sum(1 for _ in c.decode(audio=0)))"], capture_output=True, text=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", f"import av; c = av.open({str(out)!r}); print(sum(1 for _ in c.decode(audio=0)))"],
+        capture_output=True,
+        text=True,
+    )
     assert probe.returncode == 0 and int(probe.stdout) > 0  # the audio decodes too
     assert main(args) == 2 and "exists" in capsys.readouterr().err  # never overwritten
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4", "out.mp4"]
@@ -89,16 +111,37 @@ def test_video_command_refuses_bad_input(tmp_path, starry, tubingen, capsys):
     (tmp_path / "photo.mp4").write_bytes(open(tubingen, "rb").read())  # a JPEG under a video's name
     Image.open(tubingen).save(tmp_path / "photo.mov", format="PNG")
     (tmp_path / "folder.mp4").mkdir()
-    for src, words in [(tmp_path / "missing.mp4", "no such file"), (tmp_path / "text.mp4", "cannot be read as a video"),
-                       (tmp_path / "photo.mp4", "photo.mp4: is a still picture (jpeg), not a video"),
-                       (tmp_path / "photo.mov", "photo.mov: is a still picture (png), not a video"),
-                       (tmp_path / "folder.mp4", "is a folder, not a video")]:
+    for src, words in [
+        (tmp_path / "missing.mp4", "no such file"),
+        (tmp_path / "text.mp4", "cannot be read as a video"),
+        (tmp_path / "photo.mp4", "photo.mp4: is a still picture (jpeg), not a video"),
+        (tmp_path / "photo.mov", "photo.mov: is a still picture (png), not a video"),
+        (tmp_path / "folder.mp4", "is a folder, not a video"),
+    ]:
         assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4")]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and words in err[0], err
     src = clips.write(tmp_path / "in.mp4", n=2, size=32, audio=False)
-    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.gif"), "--size", "32",
-                 "--iterations", "1", "--device", "cpu", "-q"]) == 2
+    assert (
+        main(
+            [
+                "video",
+                str(src),
+                "--style",
+                str(starry),
+                "-o",
+                str(tmp_path / "o.gif"),
+                "--size",
+                "32",
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 2
+    )
     assert "write a video as .mp4" in capsys.readouterr().err
     assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "o.mp4"), "--crf", "99"]) == 2
     assert capsys.readouterr().err == "brushwork: error: --crf must be a whole number from 0 to 51, not 99\n"
@@ -106,8 +149,10 @@ def test_video_command_refuses_bad_input(tmp_path, starry, tubingen, capsys):
     assert "exists" in capsys.readouterr().err
     flac = clips.write(tmp_path / "flac.mkv", n=2, size=32, audio="flac")
     assert main(["video", str(flac), "--style", str(starry), "-o", str(tmp_path / "o.mov")]) == 2
-    assert capsys.readouterr().err == (f"brushwork: error: {tmp_path / 'o.mov'}: a .mov file cannot hold the "
-                                       f"source's flac audio; write a .mkv (it holds any)\n")
+    assert capsys.readouterr().err == (
+        f"brushwork: error: {tmp_path / 'o.mov'}: a .mov file cannot hold the "
+        f"source's flac audio; write a .mkv (it holds any)\n"
+    )
     assert not (tmp_path / "o.mp4").exists() and not (tmp_path / "o.gif").exists()
 
 
@@ -120,8 +165,26 @@ def test_a_phone_clip_is_read_upright_at_its_own_times(tmp_path, starry, capsys)
     red = frames[0][..., 0] > 128
     assert frames[0].shape == (64, 48, 3) and red[:6, -6:].all() and red.sum() < 100  # the corner went top right
     out = tmp_path / "out.mp4"
-    assert main(["video", str(src), "--style", str(starry), "-o", str(out), "--size", "64", "--iterations", "1",
-                 "--device", "cpu", "-q"]) == 0
+    assert (
+        main(
+            [
+                "video",
+                str(src),
+                "--style",
+                str(starry),
+                "-o",
+                str(out),
+                "--size",
+                "64",
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 0
+    )
     with av.open(str(out)) as box:
         decoded = list(box.decode(video=0))
     assert [(f.width, f.height, f.rotation) for f in decoded] == [(48, 64, 0)] * 6  # upright, no rotation left to apply
@@ -173,8 +236,27 @@ def test_ctrl_c_in_a_video_leaves_no_file_and_says_so(tmp_path, starry, monkeypa
             raise KeyboardInterrupt
 
     monkeypatch.setattr(video.Writer, "write", write_then_stop)
-    assert main(["video", str(src), "--style", str(starry), "-o", str(tmp_path / "out.mp4"), "--size", "32",
-                 "--iterations", "1", "--device", "cpu", "-q"]) == 130
-    assert capsys.readouterr().err == ("brushwork: interrupted after 2 frames; nothing written "
-                                       "(a video is written when complete)\n")
+    assert (
+        main(
+            [
+                "video",
+                str(src),
+                "--style",
+                str(starry),
+                "-o",
+                str(tmp_path / "out.mp4"),
+                "--size",
+                "32",
+                "--iterations",
+                "1",
+                "--device",
+                "cpu",
+                "-q",
+            ]
+        )
+        == 130
+    )
+    assert capsys.readouterr().err == (
+        "brushwork: interrupted after 2 frames; nothing written (a video is written when complete)\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.mp4"]

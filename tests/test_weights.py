@@ -125,10 +125,12 @@ def test_preprocessing_follows_the_source(tmp_path):
     """The same RGB pixel reaches the network as Caffe BGR 0–255 minus mean, or torchvision-normalized."""
     pixel = torch.tensor([1.0, 0.5, 0.0]).view(1, 3, 1, 1)
     caffe = VGG19Features(load_weights(), last="relu1_1", normalize=False)
-    torch.testing.assert_close(caffe.preprocess(pixel).flatten(),
-                               torch.tensor([0 - 103.939, 127.5 - 116.779, 255 - 123.68]))
+    torch.testing.assert_close(
+        caffe.preprocess(pixel).flatten(), torch.tensor([0 - 103.939, 127.5 - 116.779, 255 - 123.68])
+    )
     path = tmp_path / "tv.pth"
     torch.save(features_state(random_convs(7)), path)
     tv = VGG19Features(load_weights(str(path)), last="relu1_1", normalize=False)
-    torch.testing.assert_close(tv.preprocess(pixel).flatten(),
-                               torch.tensor([(1 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0 - 0.406) / 0.225]))
+    torch.testing.assert_close(
+        tv.preprocess(pixel).flatten(), torch.tensor([(1 - 0.485) / 0.229, (0.5 - 0.456) / 0.224, (0 - 0.406) / 0.225])
+    )

@@ -6,5 +6,15 @@ from .engine import Painting, Progress, Result, stylize, stylize_iter
 from .images import ImageError
 from .weights import WeightsError
 
-__all__ = ["__version__", "Config", "ConfigError", "ImageError", "Painting", "Progress", "Result", "WeightsError",
-           "stylize", "stylize_iter"]
+__all__ = [
+    "__version__",
+    "Config",
+    "ConfigError",
+    "ImageError",
+    "Painting",
+    "Progress",
+    "Result",
+    "WeightsError",
+    "stylize",
+    "stylize_iter",
+]

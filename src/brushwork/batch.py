@@ -105,8 +105,14 @@ def _file_digest(path: str | os.PathLike) -> bytes:
     return hashlib.sha256(os.fsencode(os.path.realpath(path))).digest()
 
 
-def plan(contents: Sequence[str | os.PathLike], styles: Sequence[str | os.PathLike], outdir: str | os.PathLike,
-         config: Config, threads: int | None = None, rescue: bool = False) -> list[Job]:
+def plan(
+    contents: Sequence[str | os.PathLike],
+    styles: Sequence[str | os.PathLike],
+    outdir: str | os.PathLike,
+    config: Config,
+    threads: int | None = None,
+    rescue: bool = False,
+) -> list[Job]:
     """One job per content picture, written to ``OUTDIR/<stem>-<hex>.png`` (``output_name``); an
     input whose output another input already has (the same picture again) is painted once."""
     tag, jobs, seen = settings_hash(styles, config), [], set()
@@ -144,8 +150,9 @@ def paint_one(job: Job) -> Outcome:
     if error is not None:
         return Outcome(job, "failed", error, time.perf_counter() - start, worker=pid)
     assert event is not None  # a painting yields at least one step
-    return Outcome(job, "done", None, time.perf_counter() - start, dict(event.losses),
-                   cache.NETWORKS.misses - before, pid)
+    return Outcome(
+        job, "done", None, time.perf_counter() - start, dict(event.losses), cache.NETWORKS.misses - before, pid
+    )
 
 
 def _write(job: Job, image, params: dict) -> str | None:

@@ -15,9 +15,7 @@ from torch import Tensor
 from .costs import sqrtm_psd
 
 # NTSC YIQ (FCC 1953 coefficients).
-_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114],
-                            [0.595716, -0.274453, -0.321263],
-                            [0.211456, -0.522591, 0.311135]])
+_RGB_TO_YIQ = torch.tensor([[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]])
 
 
 def rgb_to_yiq(rgb: Tensor) -> Tensor:

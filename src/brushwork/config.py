@@ -34,21 +34,25 @@ class Config:
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
     # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
-    coarse_iterations: int | None = option(100, "most steps at each scale before the last (default: --iterations)",
-                                           ge=1)
+    coarse_iterations: int | None = option(
+        100, "most steps at each scale before the last (default: --iterations)", ge=1
+    )
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
     # 0.005: the study's loss fell by 0.5 % per 10 steps only where the pictures had stopped changing.
-    tolerance: float = option(0.005, "end a scale when the loss fell by less than this fraction over 10 steps "
-                              "(0: never)", ge=0, le=1)
+    tolerance: float = option(
+        0.005, "end a scale when the loss fell by less than this fraction over 10 steps (0: never)", ge=0, le=1
+    )
     # Each larger scale starts from the last picture upsampled plus this much of the photo's detail
     # that the smaller scale could not hold (schedule.upsample); 0: upsampling alone, as Gatys et al.
     # 2: the last scale reaches the same content distance about 15 steps sooner (the study).
-    scale_detail: float = option(2.0, "how much of the photo's finer detail a larger scale starts with (0: none)",
-                                 ge=0, le=4)
+    scale_detail: float = option(
+        2.0, "how much of the photo's finer detail a larger scale starts with (0: none)", ge=0, le=4
+    )
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
-    scales: tuple[int, ...] | None = option(None, "sizes to paint at, coarse to fine (default: from --start-size)",
-                                            ge=1)
+    scales: tuple[int, ...] | None = option(
+        None, "sizes to paint at, coarse to fine (default: from --start-size)", ge=1
+    )
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
     start_size: int = option(256, "first size of the automatic coarse-to-fine schedule", ge=1)
     # L-BFGS as Gatys et al. and jcjohnson use; Adam is cheaper per step and lighter on memory.
@@ -68,8 +72,9 @@ class Config:
     # Layers whose Gram matrices carry the style.
     style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "style layers")
     # λ_l per style layer (normalized to sum 1); None weights them equally.
-    style_layer_weights: tuple[float, ...] | None = option(None, "weight λ_l of each style layer (default: equal)",
-                                                           ge=0)
+    style_layer_weights: tuple[float, ...] | None = option(
+        None, "weight λ_l of each style layer (default: equal)", ge=0
+    )
     # α: weight of the content cost.
     content_weight: float = option(1.0, "content weight α", ge=0)
     # β: weight of the style cost; None: the style loss's own (STYLE_WEIGHTS), since the losses
@@ -79,22 +84,30 @@ class Config:
     # Weight of the total-variation smoothness term (0 turns it off).
     tv_weight: float = option(1.0, "total-variation weight", ge=0)
     # Blend weights of several style images (normalized to sum 1); None blends them equally.
-    style_blend_weights: tuple[float, ...] | None = option(None, "blend weight of each style image (default: equal)",
-                                                           ge=0)
+    style_blend_weights: tuple[float, ...] | None = option(
+        None, "blend weight of each style image (default: equal)", ge=0
+    )
     # Style images are resized to style_scale × size on their longest side.
     style_scale: float = option(1.0, "size of the style images relative to the output", gt=0)
     # Colours (Gatys et al. 2017 §5): the style's; keep the content's (jcjohnson's -original_colors:
     # the output's luminance with the content's chroma); luminance-only transfer; or the style
     # images' colours matched to the content before transfer.
-    color: str = option("style", "colours: style's, keep content's, luminance-only transfer, or match style to content",
-                        choices=("style", "keep", "luminance", "match"))
+    color: str = option(
+        "style",
+        "colours: style's, keep content's, luminance-only transfer, or match style to content",
+        choices=("style", "keep", "luminance", "match"),
+    )
     # Masks sending a style image to a region: "STYLE=MASK.png", STYLE a style's number (1, 2, …) or path.
     style_masks: tuple[str, ...] = option(
-        (), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable", flag="style-mask")
+        (), "STYLE=MASK.png: paint STYLE (its number or path) only where MASK is white; repeatable", flag="style-mask"
+    )
     # The style statistic: Gram matrices (Gatys), the Wasserstein-2 distance of mean and covariance,
     # the sliced Wasserstein distance of the whole feature distribution, or neural neighbours.
-    style_loss: str = option("gram", "style statistic: gram (Gatys), w2 (mean and covariance), swd (sliced "
-                             "Wasserstein) or nn (neural neighbours)", choices=tuple(STYLE_WEIGHTS))
+    style_loss: str = option(
+        "gram",
+        "style statistic: gram (Gatys), w2 (mean and covariance), swd (sliced Wasserstein) or nn (neural neighbours)",
+        choices=tuple(STYLE_WEIGHTS),
+    )
     # Divide each term's gradient by its L1 norm before weighting (jcjohnson's -normalize_gradients).
     normalize_gradients: bool = option(False, "L1-normalize each loss term's gradient (jcjohnson)")
     # Pooling in VGG19: 'max' as trained, or 'avg' (Gatys et al. 2015 find it slightly nicer).
@@ -102,8 +115,9 @@ class Config:
     # Every N steps the progress event carries the image (the CLI saves it); 0 never.
     save_every: int = option(0, "every N steps, also produce (CLI: save) the current image; 0 = never", ge=0)
     # Tile side for pictures too large for memory; None: tiles only when needed; 0: never.
-    tile_size: int | None = option(None, "paint in tiles of this many px (default: only when memory is short; 0 never)",
-                                   ge=0)
+    tile_size: int | None = option(
+        None, "paint in tiles of this many px (default: only when memory is short; 0 never)", ge=0
+    )
     # Where to compute: auto picks cuda, then mps, then cpu.
     device: str = option("auto", "device: auto, cpu, cuda, cuda:N or mps")
     # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
@@ -126,8 +140,9 @@ class Config:
             if not self.scales:
                 raise ConfigError("--scales needs at least one size")
             if max(self.scales) > self.size:
-                raise ConfigError(f"--scales goes up to {max(self.scales)}, above --size {self.size}; "
-                                  f"raise --size or drop that scale")
+                raise ConfigError(
+                    f"--scales goes up to {max(self.scales)}, above --size {self.size}; raise --size or drop that scale"
+                )
         for spec in self.style_masks:
             if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
                 raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
@@ -146,8 +161,10 @@ class Config:
             raise ConfigError("--style-layers names a layer twice")
         if self.style_layer_weights is not None:
             if len(self.style_layer_weights) != len(self.style_layers):
-                raise ConfigError(f"--style-layer-weights has {len(self.style_layer_weights)} values for "
-                                  f"{len(self.style_layers)} style layers")
+                raise ConfigError(
+                    f"--style-layer-weights has {len(self.style_layer_weights)} values for "
+                    f"{len(self.style_layers)} style layers"
+                )
             _check_sum("style_layer_weights", self.style_layer_weights)
 
     @property

@@ -129,8 +129,14 @@ def _dask(address: str):
     distributed = _import_distributed()
     n = _local_workers(address)
     if n:
-        cluster = distributed.LocalCluster(n_workers=n, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                           dashboard_address=None, silence_logs=logging.ERROR)
+        cluster = distributed.LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        )
         try:
             with distributed.Client(cluster) as client:
                 yield _counted(client), max(1, cores() // n)

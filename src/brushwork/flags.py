@@ -22,15 +22,22 @@ def add_dataclass_flags(group, cls) -> None:
             group.add_argument(flag, dest=f.name, action="store_true", default=None, help=f.metadata["help"])
             continue
         if f.metadata.get("flag"):
-            group.add_argument(flag, dest=f.name, action="append", default=None, metavar="VALUE",
-                               help=f.metadata["help"])
+            group.add_argument(
+                flag, dest=f.name, action="append", default=None, metavar="VALUE", help=f.metadata["help"]
+            )
             continue
         parse, metavar = _parser_for(hints[f.name])
         choices = f.metadata.get("choices")  # shown here, judged by options.check like every value
         if choices:
             metavar = "{" + ",".join(choices) + "}"
-        group.add_argument(flag, dest=f.name, type=parse, default=None,
-                           metavar=metavar or f.name.split("_")[-1].upper(), help=f.metadata["help"] + default_text)
+        group.add_argument(
+            flag,
+            dest=f.name,
+            type=parse,
+            default=None,
+            metavar=metavar or f.name.split("_")[-1].upper(),
+            help=f.metadata["help"] + default_text,
+        )
 
 
 def changes(ns: argparse.Namespace, cls) -> dict:

@@ -24,8 +24,15 @@ from .reading import MAX_PIXELS, READ_FORMATS, ImageError, ImageLike, load, load
 from .writing import replacing, write_atomic  # noqa: F401 (re-exported)
 
 PARAMS_KEY = "brushwork"
-SAVE_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP", ".tif": "TIFF", ".tiff": "TIFF",
-                ".bmp": "BMP"}
+SAVE_FORMATS = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".webp": "WEBP",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+}
 
 
 def fit(size: int, h: int, w: int) -> tuple[int, int]:

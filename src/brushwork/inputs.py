@@ -40,8 +40,12 @@ class Inputs:
         return self.content, list(self.styles)
 
 
-def prepare(content: images.ImageLike, styles: Sequence[images.ImageLike], config: Config,
-            masks: Mapping[int, images.ImageLike] | None = None) -> Inputs:
+def prepare(
+    content: images.ImageLike,
+    styles: Sequence[images.ImageLike],
+    config: Config,
+    masks: Mapping[int, images.ImageLike] | None = None,
+) -> Inputs:
     """Read and check everything a run needs; raise before any work if something is wrong."""
     styles = style_list(styles)
     if not styles:
@@ -52,14 +56,17 @@ def prepare(content: images.ImageLike, styles: Sequence[images.ImageLike], confi
     sizes = config.schedule()
     h, w = images.fit(sizes[0], *content_full.shape[-2:])
     if min(h, w) < min_size(config):
-        raise ConfigError(f"a {w}×{h} px picture is too small: the deepest layer needs at least "
-                          f"{min_size(config)} px on each side (raise --size or --start-size)")
+        raise ConfigError(
+            f"a {w}×{h} px picture is too small: the deepest layer needs at least "
+            f"{min_size(config)} px on each side (raise --size or --start-size)"
+        )
     styles_full = tuple(images.load(s) for s in styles)
     for s in styles_full:
         style_hw(s, sizes[0], config)  # the smallest scale is where a style image is smallest
     out_hw = images.fit(sizes[-1], *content_full.shape[-2:])
-    masks_full = {i: load_mask(m, content_full.shape[-2:], out_hw, f"--style-mask {i + 1}")
-                  for i, m in mask_files.items()}
+    masks_full = {
+        i: load_mask(m, content_full.shape[-2:], out_hw, f"--style-mask {i + 1}") for i, m in mask_files.items()
+    }
     init = None if config.init in ("noise", "content") else _load_named(config.init, "--init")
     return Inputs(content_full, styles_full, masks_full, tuple(blend), init)
 
@@ -89,8 +96,10 @@ def style_hw(style: Tensor, size: int, config: Config) -> tuple[int, int]:
     checked against the style layers' minimum."""
     hs, ws = images.fit(max(1, round(size * config.style_scale)), *style.shape[-2:])
     if min(hs, ws) < min_size(config):
-        raise ConfigError(f"a style image at {ws}×{hs} px is too small for the style layers (at least "
-                          f"{min_size(config)} px a side); raise --style-scale or --start-size")
+        raise ConfigError(
+            f"a style image at {ws}×{hs} px is too small for the style layers (at least "
+            f"{min_size(config)} px a side); raise --style-scale or --start-size"
+        )
     return hs, ws
 
 
@@ -110,16 +119,16 @@ def resolve_masks(specs: Sequence[str], styles: Sequence, extra: Mapping | None 
         elif key in names:
             index = names.index(key)
         else:
-            raise ConfigError(f"--style-mask {spec!r}: {key!r} is neither a style number (1–{len(styles)}) "
-                              f"nor one of the style paths")
+            raise ConfigError(
+                f"--style-mask {spec!r}: {key!r} is neither a style number (1–{len(styles)}) nor one of the style paths"
+            )
         if index in out:
             raise ConfigError(f"--style-mask {spec!r}: style {index + 1} has a mask already; give one mask per style")
         out[index] = mask
     return out
 
 
-def load_mask(mask: images.ImageLike, content_hw: Sequence[int], hw: tuple[int, int],
-              option: str = "mask") -> Tensor:
+def load_mask(mask: images.ImageLike, content_hw: Sequence[int], hw: tuple[int, int], option: str = "mask") -> Tensor:
     """A mask image as ``(1, 1, H, W)`` in [0, 1] (white = 1), resized to ``hw``. Its shape must
     be the content's (any resolution): a mask drawn for another picture would put styles astray."""
     m = _load_named(mask, option)
@@ -127,6 +136,8 @@ def load_mask(mask: images.ImageLike, content_hw: Sequence[int], hw: tuple[int, 
     ch, cw = content_hw
     if abs((mw / mh) / (cw / ch) - 1) > MASK_ASPECT_TOLERANCE:
         name = mask if isinstance(mask, (str, os.PathLike)) else "(an image)"
-        raise ConfigError(f"mask {name}: {mw}×{mh} px does not have the content's shape ({cw}×{ch} px); "
-                          f"draw it on the content picture or resize it to {cw}×{ch}")
+        raise ConfigError(
+            f"mask {name}: {mw}×{mh} px does not have the content's shape ({cw}×{ch} px); "
+            f"draw it on the content picture or resize it to {cw}×{ch}"
+        )
     return images.resize(m, hw)[:, :1]

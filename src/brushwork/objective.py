@@ -93,8 +93,9 @@ def _statistics(acts: dict[str, Tensor], style_loss: str, hw: tuple[int, int]) -
         return {layer: _subsample(costs.unroll(a)[0], gen) for layer, a in acts.items()}
     if style_loss == "nn":
         some = next(iter(acts.values()))
-        xy, _ = style_costs.grid_points(some.new_ones(hw[0] // NN_STRIDE, hw[1] // NN_STRIDE, dtype=torch.float32),
-                                        NN_STYLE_POSITIONS, gen)
+        xy, _ = style_costs.grid_points(
+            some.new_ones(hw[0] // NN_STRIDE, hw[1] // NN_STRIDE, dtype=torch.float32), NN_STYLE_POSITIONS, gen
+        )
         return {layer: style_costs.sample_at(a, xy).float() for layer, a in acts.items()}
     return {layer: costs.mean_cov(a) for layer, a in acts.items()}
 
@@ -115,8 +116,10 @@ def _blend_into(region: _Region, loss: str, layers: Sequence[str], statistics: l
             mu = sum(w * st[0] for st, w in stats)
             region.w2[layer] = (mu, costs.sqrtm_psd(sum(w * st[1] for st, w in stats)))
         elif loss == "swd":  # a mixture: each position weighs its style's weight over its count
-            region.swd[layer] = (torch.cat([A for A, _ in stats], 1), None if len(stats) == 1 else
-                                 torch.cat([A.new_full((A.shape[1],), w / A.shape[1]) for A, w in stats]))
+            region.swd[layer] = (
+                torch.cat([A for A, _ in stats], 1),
+                None if len(stats) == 1 else torch.cat([A.new_full((A.shape[1],), w / A.shape[1]) for A, w in stats]),
+            )
         else:  # nn: features centred on the styles' mean (NNST centres on the style's mean)
             region.centers[layer] = sum(w * F_S.mean(0) for F_S, w in stats)
     if loss == "nn":
@@ -127,11 +130,18 @@ class StyleTargets:
     """The style statistics of every region at one scale, computed once for the whole picture
     (also when it is painted in tiles). ``masks``: style index -> ``(1, 1, H, W)`` at image size."""
 
-    def __init__(self, net: VGG19Features, config: Config, styles: Sequence[Tensor], blend: Sequence[float],
-                 masks: dict[int, Tensor] | None = None):
+    def __init__(
+        self,
+        net: VGG19Features,
+        config: Config,
+        styles: Sequence[Tensor],
+        blend: Sequence[float],
+        masks: dict[int, Tensor] | None = None,
+    ):
         with torch.no_grad():  # one style's activations at a time: at 1024 px they take ~0.5 GB
-            statistics = [_statistics(net(s, config.style_layers), config.style_loss, (s.shape[-2], s.shape[-1]))
-                          for s in styles]
+            statistics = [
+                _statistics(net(s, config.style_layers), config.style_loss, (s.shape[-2], s.shape[-1])) for s in styles
+            ]
         self.regions: list[_Region] = []
         for mask, members in regions_for(len(styles), blend, masks or {}):
             region = _Region(mask=mask)
@@ -140,9 +150,19 @@ class StyleTargets:
 
     def at(self, layers: Sequence[str]) -> list[_Region]:
         """The regions that cover some of the picture, with their masks brought to each layer's size."""
-        return [_Region(mask=r.mask, masks={l: None if r.mask is None else _downsample(r.mask, l) for l in layers},
-                        gram=r.gram, w2=r.w2, swd=r.swd, nn=r.nn, centers=r.centers)
-                for r in self.regions if r.mask is None or r.mask.sum() > 0]
+        return [
+            _Region(
+                mask=r.mask,
+                masks={l: None if r.mask is None else _downsample(r.mask, l) for l in layers},
+                gram=r.gram,
+                w2=r.w2,
+                swd=r.swd,
+                nn=r.nn,
+                centers=r.centers,
+            )
+            for r in self.regions
+            if r.mask is None or r.mask.sum() > 0
+        ]
 
 
 def masked(a: Tensor, m: Tensor | None) -> Tensor:
@@ -205,16 +225,18 @@ class Objective:
             J_layers = {}
             for layer in cfg.style_layers:
                 a = acts[layer]
-                V = style_costs.unit_directions(a.shape[-3], a.shape[-3], gen).to(a.device) \
-                    if cfg.style_loss == "swd" else None  # K = n_C directions, as Heitz et al.
+                V = (
+                    style_costs.unit_directions(a.shape[-3], a.shape[-3], gen).to(a.device)
+                    if cfg.style_loss == "swd"
+                    else None
+                )  # K = n_C directions, as Heitz et al.
                 # A tile outside every region has no style to match: its style cost is zero.
                 zero = a.new_zeros((), dtype=torch.float32)
                 J_layers[layer] = sum((self._region_cost(r, layer, a, V) for r in self.regions), zero)
             J_style = costs.style_cost(J_layers, self.lambdas)
         J_tv = costs.tv_cost(x)
         J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.beta) + cfg.tv_weight * J_tv
-        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style,
-                   "tv": cfg.tv_weight * J_tv}
+        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style, "tv": cfg.tv_weight * J_tv}
 
     def _region_cost(self, r: _Region, layer: str, a: Tensor, V: Tensor | None) -> Tensor:
         m = r.masks[layer]
@@ -236,8 +258,11 @@ class Objective:
         grid = (hw[0] // NN_STRIDE, hw[1] // NN_STRIDE)
         J = acts[layers[0]].new_zeros((), dtype=torch.float32)
         for r, F_S in zip(self.regions, self.F_S, strict=True):
-            m = acts[layers[0]].new_ones(grid, dtype=torch.float32) if r.mask is None else \
-                F.interpolate(r.mask, size=grid, mode="area")[0, 0]
+            m = (
+                acts[layers[0]].new_ones(grid, dtype=torch.float32)
+                if r.mask is None
+                else F.interpolate(r.mask, size=grid, mode="area")[0, 0]
+            )
             xy, w = style_costs.grid_points(m, NN_POSITIONS, gen)
             if not len(w):
                 continue

@@ -27,8 +27,16 @@ class ConfigError(ValueError):
     """An option with a value brushwork cannot use."""
 
 
-def option(default: Any, help: str, choices: tuple | None = None, flag: str | None = None, *,
-           ge: float | None = None, le: float | None = None, gt: float | None = None):
+def option(
+    default: Any,
+    help: str,
+    choices: tuple | None = None,
+    flag: str | None = None,
+    *,
+    ge: float | None = None,
+    le: float | None = None,
+    gt: float | None = None,
+):
     """A dataclass field: ``help`` for ``--help``, ``choices`` allowed, ``flag`` the flag's name
     (a repeatable flag, one value each time) and bounds ``ge`` ≤ value ≤ ``le``, value > ``gt``
     (for a tuple field: each item's)."""
@@ -106,8 +114,12 @@ def _scalar(f: dataclasses.Field, tp, v, shown):
     return v
 
 
-_KINDS = {int: ("a whole number", "whole numbers"), float: ("a number", "numbers"), str: ("text", "strings"),
-          bool: ("true or false", "true or false")}
+_KINDS = {
+    int: ("a whole number", "whole numbers"),
+    float: ("a number", "numbers"),
+    str: ("text", "strings"),
+    bool: ("true or false", "true or false"),
+}
 _SIGNS = {"ge": "≥", "gt": ">", "le": "≤"}
 
 

@@ -60,8 +60,9 @@ def content_dist(out: images.ImageLike, content: images.ImageLike, device: str =
     return ((F_out - F_c).pow(2).sum() / F_c.pow(2).sum()).item()
 
 
-def style_dist(out: images.ImageLike, style: images.ImageLike, device: str = "cpu",
-               mask: Tensor | None = None) -> float:
+def style_dist(
+    out: images.ImageLike, style: images.ImageLike, device: str = "cpu", mask: Tensor | None = None
+) -> float:
     """``mask`` (``(1, 1, H, W)`` in [0, 1], the output's size) restricts the output's statistics
     to a region, for measuring spatial control."""
     out_t = images.load(out).to(device)
@@ -105,8 +106,14 @@ def swd_dist(out: images.ImageLike, style: images.ImageLike, device: str = "cpu"
     net, gen = _net(device), torch.Generator().manual_seed(SWD_SEED)
     with torch.no_grad():
         a_out, a_s = net(out_t, SWD_LAYERS), net(style_t, SWD_LAYERS)
-        dists = [sliced_dist(unroll(a_out[l].float())[0], unroll(a_s[l].float())[0],
-                             unit_directions(a_s[l].shape[1], SWD_DIRECTIONS, gen).to(device)) for l in SWD_LAYERS]
+        dists = [
+            sliced_dist(
+                unroll(a_out[l].float())[0],
+                unroll(a_s[l].float())[0],
+                unit_directions(a_s[l].shape[1], SWD_DIRECTIONS, gen).to(device),
+            )
+            for l in SWD_LAYERS
+        ]
     return sum(dists) / len(dists)
 
 

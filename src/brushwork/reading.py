@@ -73,12 +73,16 @@ def _read(f, name: str, max_side: int | None) -> Tensor:
         im = Image.open(f)
         with im:
             if im.format not in READ_FORMATS:
-                raise ImageError(f"{name}: {im.format} images are not supported; use one of "
-                                 f"{', '.join(f for f in READ_FORMATS if f != 'MPO')}")
+                raise ImageError(
+                    f"{name}: {im.format} images are not supported; use one of "
+                    f"{', '.join(f for f in READ_FORMATS if f != 'MPO')}"
+                )
             w, h = im.size
             if w * h > MAX_PIXELS:
-                raise ImageError(f"{name}: {w}×{h} px is more than brushwork reads ({MAX_PIXELS // 10**6} megapixels); "
-                                 f"shrink it first (the output is at most --size px anyway)")
+                raise ImageError(
+                    f"{name}: {w}×{h} px is more than brushwork reads ({MAX_PIXELS // 10**6} megapixels); "
+                    f"shrink it first (the output is at most --size px anyway)"
+                )
             im.seek(0)  # animated files: the first frame
             if _is_16bit_rgb_tiff(im):  # before load(): Pillow would decode it once more, at 8 bits
                 f.seek(0)
@@ -90,13 +94,25 @@ def _read(f, name: str, max_side: int | None) -> Tensor:
     except ImageError:
         raise
     except Image.DecompressionBombError:
-        raise ImageError(f"{name}: the image is far too large (over Pillow's decompression-bomb limit); "
-                         f"shrink it first") from None
+        raise ImageError(
+            f"{name}: the image is far too large (over Pillow's decompression-bomb limit); shrink it first"
+        ) from None
     except (UnidentifiedImageError, SyntaxError) as e:
-        raise ImageError(f"{name}: not an image brushwork can read ({_why(e)}); "
-                         f"supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')}") from None
-    except (OSError, ValueError, EOFError, IndexError, TypeError, KeyError, ZeroDivisionError,
-            MemoryError, struct.error) as e:
+        raise ImageError(
+            f"{name}: not an image brushwork can read ({_why(e)}); "
+            f"supported: {', '.join(f for f in READ_FORMATS if f != 'MPO')}"
+        ) from None
+    except (
+        OSError,
+        ValueError,
+        EOFError,
+        IndexError,
+        TypeError,
+        KeyError,
+        ZeroDivisionError,
+        MemoryError,
+        struct.error,
+    ) as e:
         raise ImageError(f"{name}: truncated or corrupt image ({_why(e)})") from None
 
 
@@ -115,8 +131,11 @@ def from_pil(im: Image.Image, name: str) -> Tensor:
         grey = np.asarray(im, dtype=np.float64)
         scale = 1.0 if im.mode == "F" else 65535.0
         return _from_array(np.repeat((grey / scale)[..., None], 3, axis=2), name)
-    if im.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (im.mode == "P" and "transparency" in im.info) \
-            or (im.mode in ("L", "RGB") and "transparency" in im.info):
+    if (
+        im.mode in ("RGBA", "LA", "PA", "RGBa", "La")
+        or (im.mode == "P" and "transparency" in im.info)
+        or (im.mode in ("L", "RGB") and "transparency" in im.info)
+    ):
         # Composite transparency onto white, never exposing the hidden colour under alpha = 0.
         rgba = _to_srgb(im.convert("RGBA") if im.mode != "RGBA" else im, icc, "RGBA")
         white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
@@ -169,7 +188,7 @@ def _tiff16(f, max_side: int | None = None) -> np.ndarray:
         raise ValueError(f"unexpected TIFF layout {arr.shape}")
     k = max(arr.shape[:2]) // max_side if max_side else 1
     if k >= 2:  # rows a block at a time (casting the whole array would copy it), then columns
-        rows = np.stack([arr[i:i + k].mean(axis=0, dtype=np.float32) for i in range(0, arr.shape[0], k)])
+        rows = np.stack([arr[i : i + k].mean(axis=0, dtype=np.float32) for i in range(0, arr.shape[0], k)])
         starts = np.arange(0, arr.shape[1], k)
         counts = np.diff(np.append(starts, arr.shape[1])).astype(np.float32)
         arr = np.add.reduceat(rows, starts, axis=1) / counts[:, None]

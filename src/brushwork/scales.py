@@ -77,11 +77,24 @@ class Run:
         s_imgs = [style_at(s, plan.size, cfg) for s in self.styles]
         m_imgs = {i: images.resize(m, plan.hw) for i, m in self.inputs.masks.items()}
         # The same style pictures and settings give the same targets: reuse them across runs.
-        key = (self.net_key, cfg.style_layers, cfg.style_loss, self.inputs.blend, cache.images_key(s_imgs),
-               cache.masks_key(m_imgs))
-        targets = cache.STYLE_TARGETS.get(key, lambda: StyleTargets(
-            self.net, cfg, [s.to(device) for s in s_imgs], self.inputs.blend,
-            {i: m.to(device) for i, m in m_imgs.items()}))
+        key = (
+            self.net_key,
+            cfg.style_layers,
+            cfg.style_loss,
+            self.inputs.blend,
+            cache.images_key(s_imgs),
+            cache.masks_key(m_imgs),
+        )
+        targets = cache.STYLE_TARGETS.get(
+            key,
+            lambda: StyleTargets(
+                self.net,
+                cfg,
+                [s.to(device) for s in s_imgs],
+                self.inputs.blend,
+                {i: m.to(device) for i, m in m_imgs.items()},
+            ),
+        )
         objective: Objective | tiles.TiledObjective
         if plan.side is None:
             objective = Objective(self.net, cfg, c_img, targets)
@@ -146,9 +159,14 @@ def memory_guard(plan: Plan, device: torch.device):
         yield
     except (MemoryError, RuntimeError) as e:  # torch.OutOfMemoryError is a RuntimeError
         text = str(e).lower()
-        if not isinstance(e, (MemoryError, torch.OutOfMemoryError)) and \
-                "out of memory" not in text and "can't allocate memory" not in text:
+        if (
+            not isinstance(e, (MemoryError, torch.OutOfMemoryError))
+            and "out of memory" not in text
+            and "can't allocate memory" not in text
+        ):
             raise
         h, w = plan.hw
-        raise OutOfMemory(f"out of memory painting {w}×{h} px on {device}: try a smaller --size, "
-                          f"tiles (--tile-size 512) or --optimizer adam, which needs less memory") from None
+        raise OutOfMemory(
+            f"out of memory painting {w}×{h} px on {device}: try a smaller --size, "
+            f"tiles (--tile-size 512) or --optimizer adam, which needs less memory"
+        ) from None

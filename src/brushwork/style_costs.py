@@ -159,8 +159,9 @@ def hypercolumn(parts: Sequence[Tensor], lambdas: Sequence[float]) -> Tensor:
     part ``(P, n_C^l)``. Normalizing each layer first gives ``f·g = Σ_l λ_l·cos(a_l, b_l)``, so a
     deep layer's many channels do not outweigh a shallow one's (we depart from STROTSS here, which
     normalizes the concatenation); with ``Σλ = 1``, ``‖f‖ = 1``."""
-    return torch.cat([F.normalize(_acc(p), dim=1, eps=1e-8) * lam**0.5 for p, lam in zip(parts, lambdas, strict=True)],
-                     dim=1)
+    return torch.cat(
+        [F.normalize(_acc(p), dim=1, eps=1e-8) * lam**0.5 for p, lam in zip(parts, lambdas, strict=True)], dim=1
+    )
 
 
 def nearest(F_G: Tensor, F_S: Tensor, chunk: int = 1024) -> Tensor:
@@ -169,7 +170,7 @@ def nearest(F_G: Tensor, F_S: Tensor, chunk: int = 1024) -> Tensor:
     ``chunk`` rows at a time, so memory stays ``chunk·Q`` whatever P."""
     with torch.no_grad():
         F_S = F_S.to(F_G.dtype)
-        return torch.cat([(F_G[i:i + chunk] @ F_S.T).argmax(dim=1) for i in range(0, F_G.shape[0], chunk)])
+        return torch.cat([(F_G[i : i + chunk] @ F_S.T).argmax(dim=1) for i in range(0, F_G.shape[0], chunk)])
 
 
 def nn_cost(F_G: Tensor, F_S: Tensor, w: Tensor | None = None) -> Tensor:

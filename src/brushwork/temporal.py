@@ -56,10 +56,10 @@ def consistency(backward: np.ndarray, forward: np.ndarray) -> np.ndarray:
     (new at the frame's edge), else 1."""
     f_back = warp(forward, backward)  # the forward flow at the point each pixel came from
     s = backward + f_back
-    occluded = (s ** 2).sum(-1) > 0.01 * ((backward ** 2).sum(-1) + (f_back ** 2).sum(-1)) + 0.5
+    occluded = (s**2).sum(-1) > 0.01 * ((backward**2).sum(-1) + (f_back**2).sum(-1)) + 0.5
     du = np.gradient(backward[..., 0])
     dv = np.gradient(backward[..., 1])
-    edge = du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2 > 0.01 * (backward ** 2).sum(-1) + 0.002
+    edge = du[0] ** 2 + du[1] ** 2 + dv[0] ** 2 + dv[1] ** 2 > 0.01 * (backward**2).sum(-1) + 0.002
     # What came in over the frame's edge (a pan) was nowhere in frame t−1: the warp only smeared
     # the border there, which the temporal cost must not hold on to.
     h, w = backward.shape[:2]
@@ -106,8 +106,9 @@ class TemporalObjective:
         return J + J_t.detach(), {**terms, "temporal": J_t.detach()}
 
 
-def between(prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, weight: float,
-            method: str = "dis") -> Temporal:
+def between(
+    prev_frame: np.ndarray, frame: np.ndarray, prev_painted: Tensor, weight: float, method: str = "dis"
+) -> Temporal:
     """The ``Temporal`` for painting ``frame``; it starts from the previous painted frame warped onto
     it, and from the photo where that frame saw nothing. Frames are ``(H, W, 3)`` uint8 at the
     painted size."""

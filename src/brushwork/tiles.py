@@ -43,14 +43,18 @@ class Tile:
 
     @property
     def window(self) -> tuple[slice, slice]:
-        return (slice(max(0, self.top - self.halo), min(self.hw[0], self.bottom + self.halo)),
-                slice(max(0, self.left - self.halo), min(self.hw[1], self.right + self.halo)))
+        return (
+            slice(max(0, self.top - self.halo), min(self.hw[0], self.bottom + self.halo)),
+            slice(max(0, self.left - self.halo), min(self.hw[1], self.right + self.halo)),
+        )
 
     def core_at(self, d: int) -> tuple[slice, slice]:
         """The core inside the window's activations at a layer pooled ``d`` times."""
         rows, cols = self.window
-        return (slice((self.top - rows.start) >> d, (self.bottom - rows.start) >> d),
-                slice((self.left - cols.start) >> d, (self.right - cols.start) >> d))
+        return (
+            slice((self.top - rows.start) >> d, (self.bottom - rows.start) >> d),
+            slice((self.left - cols.start) >> d, (self.right - cols.start) >> d),
+        )
 
     def core_of_picture_at(self, d: int) -> tuple[slice, slice]:
         """The core in the whole picture's coordinates at a layer pooled ``d`` times."""
@@ -103,8 +107,11 @@ def grid(hw: tuple[int, int], side: int, shifted: bool) -> list[Tile]:
     core = max(ALIGN, (side - 2 * halo) // ALIGN * ALIGN)
     shift = core // 2 // ALIGN * ALIGN if shifted else 0
     rows, cols = _cuts(hw[0], core, shift), _cuts(hw[1], core, shift)
-    return [Tile(t, b, l, r, halo, hw) for t, b in zip(rows, rows[1:], strict=False)
-            for l, r in zip(cols, cols[1:], strict=False)]
+    return [
+        Tile(t, b, l, r, halo, hw)
+        for t, b in zip(rows, rows[1:], strict=False)
+        for l, r in zip(cols, cols[1:], strict=False)
+    ]
 
 
 class TiledObjective:
@@ -148,10 +155,16 @@ class TiledObjective:
 
     def _style(self, G: dict[tuple[int, str], Tensor]) -> tuple[Tensor, dict[tuple[int, str], Tensor]]:
         """(J_style of the whole picture's Grams ``G``, the gradient of β·J_style with respect to each)."""
-        J_layers = {l: sum((gram_region_cost(r, l, G[i, l].requires_grad_(True), G[i, l].shape[-1],
-                                             self._positions(l)) for i, r in enumerate(self.regions)),
-                           torch.zeros((), device=self.content.device))
-                    for l in self.cfg.style_layers}
+        J_layers = {
+            l: sum(
+                (
+                    gram_region_cost(r, l, G[i, l].requires_grad_(True), G[i, l].shape[-1], self._positions(l))
+                    for i, r in enumerate(self.regions)
+                ),
+                torch.zeros((), device=self.content.device),
+            )
+            for l in self.cfg.style_layers
+        }
         J_style = style_cost(J_layers, self.lambdas)
         if not G:  # no region covers the picture: no style to match
             return J_style, {}
@@ -164,8 +177,9 @@ class TiledObjective:
         acts = self.net(xt, (self.cfg.content_layer, *self.cfg.style_layers))
         a_G = acts[self.cfg.content_layer][(..., *t.core_at(downsampling(self.cfg.content_layer)))]
         # The core's content cost, a mean over its positions, as its share of the whole picture's mean.
-        J_c = content_cost(self._content_core(t), a_G) * (a_G.shape[-2] * a_G.shape[-1]
-                                                           / self._positions(self.cfg.content_layer))
+        J_c = content_cost(self._content_core(t), a_G) * (
+            a_G.shape[-2] * a_G.shape[-1] / self._positions(self.cfg.content_layer)
+        )
         g = self._grams(acts, t)
         # Σ ∂J/∂G · G_tile back-propagates the style cost's gradient through this tile's Grams.
         surrogate = self.cfg.content_weight * J_c + sum((D[k] * g[k]).sum() for k in D)
@@ -195,5 +209,4 @@ class TiledObjective:
         assert x_tv.grad is not None  # as xt's in _tile_backward
         grad += x_tv.grad
         J = total_cost(J_content, J_style, cfg.content_weight, cfg.beta) + J_tv.detach()
-        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style,
-                   "tv": J_tv.detach()}
+        return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style, "tv": J_tv.detach()}

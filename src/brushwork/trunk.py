@@ -59,8 +59,14 @@ class Trunk(torch.autograd.Function):
     and layout. ``names`` runs conv, relu (always in pairs) and pool layers; ``pooling``: max or avg."""
 
     @staticmethod
-    def forward(ctx, x: Tensor, convs: dict, names: Sequence[str], wanted: Sequence[str],  # type: ignore[override]
-                pooling: str = "max"):
+    def forward(
+        ctx,
+        x: Tensor,
+        convs: dict,
+        names: Sequence[str],
+        wanted: Sequence[str],  # type: ignore[override]
+        pooling: str = "max",
+    ):
         tape: list[_Conv | _Pool] = []
         out: dict[str, Tensor] = {}
         for i, name in enumerate(names):
@@ -70,8 +76,11 @@ class Trunk(torch.autograd.Function):
                 tape.append(_Conv(convs[name].weight, x, y, names[i + 1], names[i + 1] in wanted or not later_pool))
                 x = y
             elif name.startswith("pool"):
-                p, idx = _aten.max_pool2d_with_indices(x, _POOL, _POOL) if pooling == "max" else \
-                    (_aten.avg_pool2d(x, _POOL, _POOL), None)
+                p, idx = (
+                    _aten.max_pool2d_with_indices(x, _POOL, _POOL)
+                    if pooling == "max"
+                    else (_aten.avg_pool2d(x, _POOL, _POOL), None)
+                )
                 tape.append(_Pool(x, idx, p, name))
                 x = p
             if name in wanted:
@@ -81,8 +90,12 @@ class Trunk(torch.autograd.Function):
         # cycle with their own grad_fn), not through save_for_backward, which would keep every one to
         # the end of the backward pass: popped from the tape, a layer's activations go at once.
         alias = {id(t): t.detach() for t in outs}
-        ctx.tape = [e._replace(x=alias.get(id(e.x), e.x), y=alias.get(id(e.y), e.y)) if isinstance(e, _Conv)
-                    else e._replace(x=alias.get(id(e.x), e.x), p=alias.get(id(e.p), e.p)) for e in tape]
+        ctx.tape = [
+            e._replace(x=alias.get(id(e.x), e.x), y=alias.get(id(e.y), e.y))
+            if isinstance(e, _Conv)
+            else e._replace(x=alias.get(id(e.x), e.x), p=alias.get(id(e.p), e.p))
+            for e in tape
+        ]
         ctx.wanted = list(wanted)
         return outs
 
@@ -108,8 +121,9 @@ class Trunk(torch.autograd.Function):
                     continue
                 if e.mask:
                     g = _aten.threshold_backward(g, e.y, 0)
-                g = _aten.convolution_backward(g, e.x, e.weight, None, _ONE, _PAD, _ONE, False, [0, 0], 1,
-                                               [True, False, False])[0]
+                g = _aten.convolution_backward(
+                    g, e.x, e.weight, None, _ONE, _PAD, _ONE, False, [0, 0], 1, [True, False, False]
+                )[0]
         ctx.tape = None
         return g, None, None, None, None
 

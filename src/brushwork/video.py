@@ -36,16 +36,20 @@ WORKER_CHUNK = 120  # frames per task on workers when --chunk is 0: bounds what 
 @dataclass(frozen=True)
 class VideoOptions:
     # γ, weight of Ruder et al.'s short-term temporal cost; 0 paints every frame on its own.
-    temporal_weight: float = option(200.0, "weight γ of the temporal cost (0: frames painted independently)",
-                                            ge=0)
+    temporal_weight: float = option(200.0, "weight γ of the temporal cost (0: frames painted independently)", ge=0)
     # Optical flow from OpenCV: DIS (fast, robust) or Farnebäck.
     flow: str = option("dis", "optical flow method", choices=FLOWS)
     # Frames after a chunk's first start from the warped previous frame, so need fewer steps.
-    frame_iterations: int | None = option(None, "steps for each frame after a chunk's first "
-                                                  "(default: --iterations)", ge=1)
+    frame_iterations: int | None = option(
+        None, "steps for each frame after a chunk's first (default: --iterations)", ge=1
+    )
     # Frames per chunk (0: one chunk per shot; on workers, at most WORKER_CHUNK frames each).
-    chunk: int = option(0, f"frames per chunk, each painted afresh from its first frame (0: one per "
-                                   f"shot; with workers at most {WORKER_CHUNK})", ge=0)
+    chunk: int = option(
+        0,
+        f"frames per chunk, each painted afresh from its first frame (0: one per "
+        f"shot; with workers at most {WORKER_CHUNK})",
+        ge=0,
+    )
     # x264's constant rate factor: 0 lossless … 51 worst; 18 looks like the frames.
     crf: int = option(18, "H.264 quality, 0 (best) to 51", ge=0, le=51)
 
@@ -90,8 +94,9 @@ def chunks(frames: Sequence[np.ndarray], chunk: int = 0) -> list[tuple[int, int]
     return spans
 
 
-def paint_frames(frames: Iterable[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
-                 chunk: int = 0) -> Iterator[np.ndarray]:
+def paint_frames(
+    frames: Iterable[np.ndarray], styles: Sequence, config: Config, options: VideoOptions, chunk: int = 0
+) -> Iterator[np.ndarray]:
     """Paint ``frames`` one by one as they come. The first frame of each run (``chunked``) is
     painted as a picture; each next one starts from the previous painted frame warped onto it and,
     with ``temporal_weight`` > 0, keeps close to it where nothing was occluded."""
@@ -121,8 +126,14 @@ def _paint_frame(frame, prev_frame, prev, styles, config: Config, options: Video
     return painting.current_image()
 
 
-def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
-                on_frame: Callable[[int], None] | None = None, threads: int | None = None) -> list[np.ndarray]:
+def paint_chunk(
+    frames: Sequence[np.ndarray],
+    styles: Sequence,
+    config: Config,
+    options: VideoOptions,
+    on_frame: Callable[[int], None] | None = None,
+    threads: int | None = None,
+) -> list[np.ndarray]:
     """Paint one chunk's ``frames`` in order (a top-level function, so executors can send it to workers)."""
     if threads:
         torch.set_num_threads(threads)
@@ -134,8 +145,14 @@ def paint_chunk(frames: Sequence[np.ndarray], styles: Sequence, config: Config, 
     return painted
 
 
-def paint_stream(frames: Iterable[np.ndarray], styles: Sequence, config: Config, options: VideoOptions,
-                 executor: Executor | None = None, threads: int | None = None) -> Iterator[np.ndarray]:
+def paint_stream(
+    frames: Iterable[np.ndarray],
+    styles: Sequence,
+    config: Config,
+    options: VideoOptions,
+    executor: Executor | None = None,
+    threads: int | None = None,
+) -> Iterator[np.ndarray]:
     """Every frame painted, in order, as soon as it is ready: here one by one, or on ``executor``
     one chunk per task with at most ``executors.capacity(executor) + 1`` chunks in flight."""
     if executor is None:
@@ -151,8 +168,15 @@ def paint_stream(frames: Iterable[np.ndarray], styles: Sequence, config: Config,
         yield from pending.popleft().result()
 
 
-def paint(clip: Clip, styles: Sequence, config: Config, options: VideoOptions, executor: Executor | None = None,
-          on_frame: Callable[[int], None] | None = None, threads: int | None = None) -> list[np.ndarray]:
+def paint(
+    clip: Clip,
+    styles: Sequence,
+    config: Config,
+    options: VideoOptions,
+    executor: Executor | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    threads: int | None = None,
+) -> list[np.ndarray]:
     """Every frame of ``clip`` painted (``paint_stream``), as a list; ``on_frame(t)`` after each."""
     out = []
     for t, frame in enumerate(paint_stream(clip.frames, styles, config, options, executor, threads)):

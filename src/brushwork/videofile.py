@@ -104,8 +104,9 @@ class Reader:
                 yield self._upright(frame)
                 frame = next(self._decoded, None)
         except av.FFmpegError as e:
-            raise VideoError(f"{self.path}: cannot be read as a video past frame {len(self.times)} "
-                             f"({_why(e)})") from None
+            raise VideoError(
+                f"{self.path}: cannot be read as a video past frame {len(self.times)} ({_why(e)})"
+            ) from None
 
     def _upright(self, frame) -> np.ndarray:
         h, w = self.hw if self.turns % 2 == 0 else self.hw[::-1]
@@ -150,8 +151,10 @@ class Writer:
             self._file.discard()
             if source.audio is None:
                 raise VideoError(f"{self.output}: cannot be written ({_why(e)})") from None
-            raise VideoError(f"{self.output}: a {self.output.suffix} file cannot hold the source's "
-                             f"{source.audio.codec_context.name} audio; write a .mkv (it holds any)") from None
+            raise VideoError(
+                f"{self.output}: a {self.output.suffix} file cannot hold the source's "
+                f"{source.audio.codec_context.name} audio; write a .mkv (it holds any)"
+            ) from None
         except BaseException:
             self._file.discard()
             raise

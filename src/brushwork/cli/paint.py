@@ -27,8 +27,12 @@ def add_paint(sub) -> None:
     paint.add_argument("styles", nargs="+", metavar="style", help="style image(s)")
     paint.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .webp, .tif, .bmp)")
     add_quiet(paint)
-    paint.add_argument("--resume", metavar="CHECKPOINT", default=None,
-                       help="continue the run a checkpoint holds (written on Ctrl-C or SIGTERM: OUT.png.ckpt)")
+    paint.add_argument(
+        "--resume",
+        metavar="CHECKPOINT",
+        default=None,
+        help="continue the run a checkpoint holds (written on Ctrl-C or SIGTERM: OUT.png.ckpt)",
+    )
     add_config_flags(paint)
     paint.set_defaults(run=_paint)
 
@@ -72,20 +76,29 @@ def checkpoint_path(output: Path) -> Path:
 
 def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bool, resume: str | None = None) -> int:
     images.check_writable(output)
-    refuse_overwriting(output, {"the content picture": [content], "a style image": styles,
-                                "a --style-mask": [m.split("=", 1)[1] for m in config.style_masks],
-                                "the --init picture": [config.init], "the --resume checkpoint": [resume]})
+    refuse_overwriting(
+        output,
+        {
+            "the content picture": [content],
+            "a style image": styles,
+            "a --style-mask": [m.split("=", 1)[1] for m in config.style_masks],
+            "the --init picture": [config.init],
+            "the --resume checkpoint": [resume],
+        },
+    )
     state = checkpoint.load(resume) if resume else None
     painting: Painting = stylize_iter(content, styles, config, resume=state)  # checks every input first
     event = None
     try:
         with Bar(None, "step", quiet) as bar:
             for event in painting:
-                bar.show(event.step, event.iterations,
-                         {"px": event.size, **{k: f"{v:.3g}" for k, v in event.losses.items()}})
+                bar.show(
+                    event.step, event.iterations, {"px": event.size, **{k: f"{v:.3g}" for k, v in event.losses.items()}}
+                )
                 if event.recovered and not quiet:
-                    bar.say(f"step {event.step}: the loss was not finite; "
-                            "back to the best picture, optimizer restarted")
+                    bar.say(
+                        f"step {event.step}: the loss was not finite; back to the best picture, optimizer restarted"
+                    )
                 if event.image is not None and not event.done:
                     _save_intermediate(event, output, _params(config, content, styles, event))
     except (KeyboardInterrupt, DivergedError, OutOfMemory, CannotWrite) as e:

@@ -22,8 +22,9 @@ def load_preset(name_or_path: str) -> Config:
         if not bundled.is_file():
             if path.suffix == ".toml":
                 raise ConfigError(f"preset file {path} not found")
-            raise ConfigError(f"unknown preset {name_or_path!r}; bundled presets are {', '.join(names())}, "
-                              f"or give a .toml file")
+            raise ConfigError(
+                f"unknown preset {name_or_path!r}; bundled presets are {', '.join(names())}, or give a .toml file"
+            )
         path = bundled
     data = _read(path)
     data.pop("description", None)

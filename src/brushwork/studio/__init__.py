@@ -44,4 +44,3 @@ def serve(settings: Settings, sock: socket.socket) -> None:
     """Run the studio on ``sock`` until Ctrl-C or SIGTERM, which uvicorn raises again once the
     studio has stopped (within about two seconds)."""
     server(settings).run(sockets=[sock])
-

@@ -71,11 +71,18 @@ class Studio:
         self.settings, self.checker = settings, Checker(settings)
         self.uploads = UploadStore(settings.max_bytes, settings.max_pixels, settings.max_size)
         self._starting = threading.Lock()
-        self._receiving, self._decoding, self._encoding = (asyncio.Semaphore(n)
-                                                            for n in (UPLOADS_AT_ONCE, DECODES, ENCODES))
+        self._receiving, self._decoding, self._encoding = (
+            asyncio.Semaphore(n) for n in (UPLOADS_AT_ONCE, DECODES, ENCODES)
+        )
         self._streams = _Streams()
-        self.app = app = FastAPI(title="brushwork studio", lifespan=self._lifespan, docs_url=None, redoc_url=None,
-                                 openapi_url=None, default_response_class=StrictJSON)
+        self.app = app = FastAPI(
+            title="brushwork studio",
+            lifespan=self._lifespan,
+            docs_url=None,
+            redoc_url=None,
+            openapi_url=None,
+            default_response_class=StrictJSON,
+        )
         app.state.settings, app.state.uploads, app.state.queue, app.state.stop = settings, self.uploads, None, self.stop
         app.add_middleware(Guard, hosts=settings.hosts(), origins=settings.origins())
         # Starlette types a handler as taking any Exception; it calls each only with its own class.
@@ -137,13 +144,25 @@ class Studio:
 
     async def presets(self):
         s = self.settings
-        described = {name: {"description": describe(name), "options": dataclasses.asdict(load_preset(name))}
-                     for name in preset_names()}
-        limits = {"max_size": s.max_size, "max_iterations": s.max_iterations, "max_styles": s.max_styles,
-                  "max_scales": MAX_SCALES, "max_upload_bytes": s.max_bytes, "max_pixels": s.max_pixels}
+        described = {
+            name: {"description": describe(name), "options": dataclasses.asdict(load_preset(name))}
+            for name in preset_names()
+        }
+        limits = {
+            "max_size": s.max_size,
+            "max_iterations": s.max_iterations,
+            "max_styles": s.max_styles,
+            "max_scales": MAX_SCALES,
+            "max_upload_bytes": s.max_bytes,
+            "max_pixels": s.max_pixels,
+        }
         # style_weights: each style loss's own β, where the page puts the slider when the loss changes.
-        return {"defaults": dataclasses.asdict(Config()), "presets": described, "limits": limits,
-                "style_weights": STYLE_WEIGHTS}
+        return {
+            "defaults": dataclasses.asdict(Config()),
+            "presets": described,
+            "limits": limits,
+            "style_weights": STYLE_WEIGHTS,
+        }
 
     async def upload(self, request: Request, name: str = "upload"):
         async with self._receiving:
@@ -208,8 +227,11 @@ class Studio:
         png = self.job(job_id).png
         if png is None:
             raise Refused(404, "this job has no picture (yet)")
-        return Response(png, media_type="image/png",
-                        headers={"Content-Disposition": f'attachment; filename="brushwork-{job_id[:8]}.png"'})
+        return Response(
+            png,
+            media_type="image/png",
+            headers={"Content-Disposition": f'attachment; filename="brushwork-{job_id[:8]}.png"'},
+        )
 
 
 class _Streams:

@@ -9,9 +9,13 @@ from __future__ import annotations
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.responses import JSONResponse
 
-SECURITY_HEADERS = {"X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "no-referrer",
-                    "Cross-Origin-Resource-Policy": "same-origin",
-                    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'"}
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Cross-Origin-Resource-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob: data:; object-src 'none'",
+}
 SAFE_METHODS = ("GET", "HEAD")
 
 

@@ -39,8 +39,13 @@ class Spec:
 
     def settings(self) -> dict:
         """What the page needs to open the job again: inputs, preset and every option."""
-        return {"content": self.content, "styles": list(self.styles), "names": list(self.names), "preset": self.preset,
-                "options": dataclasses.asdict(self.config)}
+        return {
+            "content": self.content,
+            "styles": list(self.styles),
+            "names": list(self.names),
+            "preset": self.preset,
+            "options": dataclasses.asdict(self.config),
+        }
 
 
 class Job:
@@ -116,8 +121,7 @@ class Job:
         png = jpeg = None
         ev = self._event
         if image is not None and self.state not in TERMINAL:
-            params = png_params(self.spec.config, self.spec.names[0], self.spec.names[1:], ev,
-                                studio={"state": state})
+            params = png_params(self.spec.config, self.spec.names[0], self.spec.names[1:], ev, studio={"state": state})
             png, jpeg = images.encode(image, "PNG", params), images.encode(image, "JPEG")
         with self._cond:
             self._painting = None  # frees the inputs and the network's activations
@@ -205,15 +209,23 @@ class Job:
     def snapshot(self) -> dict:
         with self._cond:
             ev = self._event
-            return {"id": self.id, "state": self.state, "version": self.version, "error": self.error,
-                    "step": ev.step if ev else 0,
-                    "iterations": ev.iterations if ev else sum(self.spec.config.steps()),
-                    "scale": ev.scale if ev else 0, "size": ev.size if ev else None,
-                    "sizes": list(ev.sizes) if ev else self.spec.config.schedule(),
-                    "losses": dict(ev.losses) if ev else {}, "elapsed": round(ev.elapsed, 3) if ev else 0.0,
-                    "eta": None if self._eta is None else round(self._eta, 1),
-                    "result": f"/api/jobs/{self.id}/result.png" if self._png else None,
-                    "created": self.created, "settings": self.spec.settings()}
+            return {
+                "id": self.id,
+                "state": self.state,
+                "version": self.version,
+                "error": self.error,
+                "step": ev.step if ev else 0,
+                "iterations": ev.iterations if ev else sum(self.spec.config.steps()),
+                "scale": ev.scale if ev else 0,
+                "size": ev.size if ev else None,
+                "sizes": list(ev.sizes) if ev else self.spec.config.schedule(),
+                "losses": dict(ev.losses) if ev else {},
+                "elapsed": round(ev.elapsed, 3) if ev else 0.0,
+                "eta": None if self._eta is None else round(self._eta, 1),
+                "result": f"/api/jobs/{self.id}/result.png" if self._png else None,
+                "created": self.created,
+                "settings": self.spec.settings(),
+            }
 
     def _set(self, state: str) -> None:
         self.state = state

@@ -39,15 +39,17 @@ FIELDS = ("content", "styles", "blend", "preset", "options")
 
 def bounds(settings: Settings) -> dict[str, dict]:
     """Constraints on the size-like options ('items': on each item of a list), from the settings."""
-    return {"size": {"ge": 1, "le": settings.max_size},
-            "iterations": {"ge": 1, "le": settings.max_iterations},
-            "coarse_iterations": {"ge": 1, "le": settings.max_iterations},
-            "start_size": {"ge": 1},  # at or above size it only means one scale
-            "scales": {"max_length": MAX_SCALES, "items": {"ge": 1, "le": settings.max_size}},
-            "tile_size": {"ge": 0, "le": settings.max_size},
-            # the style is painted at style_scale × size px, at most max_size (checked on the job)
-            "style_scale": {"gt": 0, "le": settings.max_size},
-            "style_blend_weights": {"max_length": settings.max_styles}}
+    return {
+        "size": {"ge": 1, "le": settings.max_size},
+        "iterations": {"ge": 1, "le": settings.max_iterations},
+        "coarse_iterations": {"ge": 1, "le": settings.max_iterations},
+        "start_size": {"ge": 1},  # at or above size it only means one scale
+        "scales": {"max_length": MAX_SCALES, "items": {"ge": 1, "le": settings.max_size}},
+        "tile_size": {"ge": 0, "le": settings.max_size},
+        # the style is painted at style_scale × size px, at most max_size (checked on the job)
+        "style_scale": {"gt": 0, "le": settings.max_size},
+        "style_blend_weights": {"max_length": settings.max_styles},
+    }
 
 
 def options_model(settings: Settings) -> type[BaseModel]:
@@ -71,10 +73,14 @@ def job_model(settings: Settings) -> type[BaseModel]:
     weight = Annotated[float, Field(ge=0)]
     preset: Any = Literal[tuple(preset_names())]  # a type built at run time: mypy sees only a value
     return create_model(
-        "Job", __config__=STRICT, content=(upload_id, ...),
+        "Job",
+        __config__=STRICT,
+        content=(upload_id, ...),
         styles=(Annotated[list[upload_id], Field(min_length=1, max_length=settings.max_styles)], ...),
         blend=(Annotated[list[weight], Field(max_length=settings.max_styles)] | None, None),
-        preset=(preset | None, None), options=(options, Field(default_factory=options)))
+        preset=(preset | None, None),
+        options=(options, Field(default_factory=options)),
+    )
 
 
 def _field_type(tp, rules: dict, choices: tuple | None):
@@ -147,8 +153,10 @@ def _over_limits(config: Config, s: Settings) -> str | None:
     if len(sizes) > MAX_SCALES:
         return f"scales: {len(sizes)} sizes ({', '.join(map(str, sizes))}); the studio paints at most {MAX_SCALES}"
     if config.style_scale * config.size > s.max_size:
-        return (f"style_scale {config.style_scale:g} × size {config.size} = {config.style_scale * config.size:g} px: "
-                f"the studio paints a style picture at most at {s.max_size} px")
+        return (
+            f"style_scale {config.style_scale:g} × size {config.size} = {config.style_scale * config.size:g} px: "
+            f"the studio paints a style picture at most at {s.max_size} px"
+        )
     return None
 
 

@@ -45,8 +45,14 @@ class Upload:
         return self.pixels.float().div_(255)
 
     def info(self) -> dict:
-        return {"id": self.id, "name": self.name, "format": self.format, "width": self.width,
-                "height": self.height, "thumbnail": f"/api/uploads/{self.id}/thumbnail"}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "format": self.format,
+            "width": self.width,
+            "height": self.height,
+            "thumbnail": f"/api/uploads/{self.id}/thumbnail",
+        }
 
 
 def new_id() -> str:
@@ -81,15 +87,26 @@ class UploadStore:
             raise self.too_big(name, len(data))
         fmt, w, h = self._sniff(data, name)
         if w * h > self.max_pixels:
-            raise Refused(422, f"{name}: {w}×{h} px is more than the studio takes "
-                               f"({self.max_pixels / 1e6:g} megapixels); shrink it first")
+            raise Refused(
+                422,
+                f"{name}: {w}×{h} px is more than the studio takes "
+                f"({self.max_pixels / 1e6:g} megapixels); shrink it first",
+            )
         try:
             pixels = images.load_bytes(data, name, self.max_side)
         except images.ImageError as e:
             raise Refused(422, str(e)) from None
         pixels = _fit(pixels, self.max_side)
-        upload = Upload(new_id(), name, fmt, w, h, images.encode(_fit(pixels, THUMB), "JPEG"),
-                        pixels.mul(255).round_().to(torch.uint8), client)
+        upload = Upload(
+            new_id(),
+            name,
+            fmt,
+            w,
+            h,
+            images.encode(_fit(pixels, THUMB), "JPEG"),
+            pixels.mul(255).round_().to(torch.uint8),
+            client,
+        )
         with self._lock:
             self._items[upload.id] = upload
             self._evict(client)

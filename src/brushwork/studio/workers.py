@@ -28,8 +28,7 @@ class JobQueue:
         self._waiting: deque[Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
-        self._threads = [threading.Thread(target=self._work, name=f"{WORKER}-{i}", daemon=True)
-                         for i in range(workers)]
+        self._threads = [threading.Thread(target=self._work, name=f"{WORKER}-{i}", daemon=True) for i in range(workers)]
         for t in self._threads:
             t.start()
 
@@ -54,8 +53,10 @@ class JobQueue:
             raise QueueFull("the studio is stopping")
         active = sum(j.state not in TERMINAL for j in self._jobs.values())
         if active >= self.limit:
-            raise QueueFull(f"the studio is busy: {active} jobs are waiting or running (at most {self.limit}); "
-                            f"try again when one has finished")
+            raise QueueFull(
+                f"the studio is busy: {active} jobs are waiting or running (at most {self.limit}); "
+                f"try again when one has finished"
+            )
 
     def get(self, job_id: str) -> Job:
         with self._cond:
