@@ -196,7 +196,7 @@ def test_twenty_clients_with_hostile_requests_for_thirty_seconds(tmp_path, pictu
         f"stopped in {stopping:.1f} s"
     )
     assert failures == [], failures[:10]
-    assert set(answers) <= set(range(200, 500)) and answers[201] > 0 and answers[422] > 0 and answers[429] >= 0
+    assert set(answers) <= set(range(200, 500)) and answers[201] > 0 and answers[422] > 0
     assert seen and set(seen) == {200}
     assert peak < PEAK_BOUND, f"the server's peak was {peak / 2**20:.0f} MiB"
     assert server.returncode == 143 and "Traceback" not in log.read()
