@@ -95,7 +95,7 @@ def child_floor(size: int, steps: int, device: str, precision: str) -> dict:
     feeds = [n for n in net.names if not n.startswith("conv")]
     with torch.no_grad():
         acts = net(picture, feeds)  # each conv's input: the layer before it (its scale taken back out)
-        acts = {n: a / (net.layer_scale.get(n, 1.0) / net.carried[n]) for n, a in acts.items()}
+        acts = {n: a / net.unfolded_scale(n) for n, a in acts.items()}
     acts["input"] = net.preprocess(picture).to(net.dtype).contiguous(memory_format=layout)
     seen = {
         name: acts[net.names[i - 1] if i else "input"] for i, name in enumerate(net.names) if name.startswith("conv")

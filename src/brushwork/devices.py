@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 
 import torch
 
@@ -75,18 +76,15 @@ def tune(device: torch.device) -> None:
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt() parameters (malloc.h)
-_KEEP = {"done": False}
 
 
+@functools.cache
 def keep_freed_memory() -> None:
     """Make glibc's malloc keep freed blocks of up to 32 MB (its largest setting) for reuse, where
     by default it hands each large block back to the system and maps it afresh: a step at 512 px
     allocates ~200 MB of activations and gradients, and touching fresh pages cost 30–50 thousand
     page faults a step, a quarter of its time (benchmarks/speed.py). Once per process; nothing on
     other C libraries."""
-    if _KEEP["done"]:
-        return
-    _KEEP["done"] = True
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
         mallopt = libc.mallopt

@@ -116,9 +116,13 @@ class VGG19Features(nn.Module):
         with torch.autocast(x.device.type, dtype=self.dtype, enabled=self.dtype != torch.float32):
             return self._layers(x, wanted, deepest)
 
+    def unfolded_scale(self, name: str) -> float:
+        """The part of layer ``name``'s scale that the folded weights do not carry (1 for ReLUs)."""
+        return self.layer_scale.get(name, 1.0) / self.carried[name]
+
     def _rescaled(self, name: str, a: Tensor) -> Tensor:
         """Layer ``name``'s activation ``a`` times the part of its scale the weights do not carry."""
-        scale = self.layer_scale.get(name, 1.0) / self.carried[name]
+        scale = self.unfolded_scale(name)
         return a if scale == 1.0 else a * scale
 
     def _layers(self, x: Tensor, wanted: set[str], deepest: int) -> dict[str, Tensor]:
