@@ -109,6 +109,7 @@ def test_alternative_losses_paint(tubingen, starry, changes):
     assert torch.isfinite(events[-1].image).all()
 
 
+@pytest.mark.full_network  # a claim about the whole VGG19's paintings (a quarter of it is more chaotic)
 def test_bfloat16_gram_products_paint_as_float32_ones(tubingen, starry, monkeypatch):
     # The Gram products of a bf16 network run in bf16 blocks (costs.GRAM_BLOCK); the exact path
     # casts the activations to float32 first. After 150 steps (fewer, and any perturbation moves
