@@ -39,6 +39,7 @@ def blown_out(x) -> float:
     return ((x < 0.01) | (x > 0.99)).float().mean().item()
 
 
+@pytest.mark.full_network  # how far each mode paints from the photo is what the whole VGG19 paints
 @pytest.mark.parametrize("loss", LOSSES)
 def test_every_colour_mode_paints_and_keeps_the_colours_it_promises(tubingen, starry, loss):
     p = photo(tubingen, (24, 32))

@@ -87,10 +87,14 @@ class Bar:
     def show(self, step: int, total: int, postfix: dict) -> None:
         """At ``step`` of ``total``, ``postfix`` (the size, the losses) beside the bar."""
         if self._bar is not None:
+            moved = self._bar.total != total  # a new run, or a scale that converged early
             self._bar.total = total
             self._bar.n = step
             self._bar.set_postfix(postfix, refresh=False)
-            self._bar.update(0)
+            if moved:  # drawn now, not at tqdm's next redraw (0.1 s on): the total a user reads is never stale
+                self._bar.refresh()
+            else:
+                self._bar.update(0)
 
     def say(self, line: str) -> None:
         if self._bar is not None:
