@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
+from procs import interactive, wait_for
 
 from brushwork import Config, batch
 from brushwork.cli import main
@@ -203,19 +204,12 @@ def _batch(inputs, out, starry, *extra):
     ]
 
 
-def _wait_for(path, proc, seconds=300):
-    deadline = time.time() + seconds  # generous: a loaded 2-core machine starts slowly
-    while not path.exists():
-        assert proc.poll() is None and time.time() < deadline, "the batch ended or took too long"
-        time.sleep(0.05)
-
-
 def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_rest(folder, tmp_path, starry):
     # The batch paints p0, then waits on a pipe for "p1" until the test has seen p0 written and sent SIGTERM.
     inputs = [folder / "p0.png", _fifo(tmp_path / "p1.png"), folder / "p2.png"]
     out = tmp_path / "o"
     proc = subprocess.Popen(_batch(inputs, out, starry), stderr=subprocess.PIPE, text=True)
-    _wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
+    wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
@@ -230,10 +224,6 @@ def test_a_batch_stopped_by_sigterm_keeps_what_it_wrote_and_a_rerun_paints_the_r
     assert sorted(n[:3] for n in os.listdir(out)) == ["p0-", "p1-", "p2-"]
 
 
-def _interactive():
-    signal.signal(signal.SIGINT, signal.SIG_DFL)  # as at a terminal, even when the tests run as a background job
-
-
 def test_ctrl_c_on_workers_cancels_the_rest_and_says_what_was_painted(folder, tmp_path, starry):
     # Both workers end up waiting on a pipe (one after painting p0); Ctrl-C goes to the whole process
     # group, as a terminal sends it; the pipes are released only once the batch says it is stopping.
@@ -245,9 +235,9 @@ def test_ctrl_c_on_workers_cancels_the_rest_and_says_what_was_painted(folder, tm
         stderr=subprocess.PIPE,
         text=True,
         start_new_session=True,
-        preexec_fn=_interactive,
+        preexec_fn=interactive,
     )
-    _wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
+    wait_for(out / batch.output_name(inputs[0], batch.settings_hash([starry], CFG.replace(iterations=2))), proc)
     os.killpg(proc.pid, signal.SIGINT)
     lines = []
     while not any("stopping" in line for line in lines):

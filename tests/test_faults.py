@@ -6,11 +6,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import torch
 from PIL import Image
+from procs import interactive, wait_for
 
 from brushwork import Config, checkpoint, images, objective, stylize_iter
 from brushwork.cli import main
@@ -37,28 +37,15 @@ def _start(tubingen, starry, out, *extra):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        preexec_fn=_interactive,
+        preexec_fn=interactive,
     )
-
-
-def _interactive():
-    """A shell starts background jobs with SIGINT ignored, and Python then keeps ignoring it: give the
-    child the default disposition, as a program started at a terminal has, so Ctrl-C reaches it."""
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-
-
-def _wait_for(path, proc, seconds=300):
-    deadline = time.time() + seconds  # generous: a loaded 2-core machine starts slowly
-    while not path.exists():
-        assert proc.poll() is None and time.time() < deadline, proc.stderr.read() if proc.poll() is not None else ""
-        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("sig, code, word", [(signal.SIGINT, 130, "interrupted"), (signal.SIGTERM, 143, "terminated")])
 def test_signal_writes_best_picture_and_checkpoint_then_resume_goes_lower(tubingen, starry, tmp_path, sig, code, word):
     out = tmp_path / "run.png"
     proc = _start(tubingen, starry, out, "--iterations", "100000")
-    _wait_for(tmp_path / "run_3.png", proc)
+    wait_for(tmp_path / "run_3.png", proc)
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == code, err
@@ -93,7 +80,7 @@ def test_signal_writes_best_picture_and_checkpoint_then_resume_goes_lower(tubing
     )
     # ... so resume with the interrupted run's own options, and stop it again after 30 more steps.
     proc = _start(tubingen, starry, out, "--iterations", "100000", "--resume", str(ckpt))
-    _wait_for(tmp_path / f"run_{state['step'] + 30}.png", proc)
+    wait_for(tmp_path / f"run_{state['step'] + 30}.png", proc)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=180)
     assert proc.returncode == 130, err

@@ -1,8 +1,10 @@
 """The studio driven in a real headless Chromium: upload, choose a style loss, paint with a live
 preview, cancel, download, re-open from the gallery, and the page at phone width."""
 
+import asyncio
 import hashlib
 import json
+import threading
 
 from PIL import Image
 from selenium.webdriver.common.by import By
@@ -40,16 +42,20 @@ def preview_now(driver):
     return (step, hashlib.sha256(data.encode()).hexdigest()) if step and data and same else None
 
 
-def one_step_per_preview(monkeypatch, gate):
-    """The test sets the pace: each picture the page asks for lets exactly one step through, after
-    which the picture is copied."""
-    real = Job.preview
+def asked_previews(monkeypatch) -> threading.Semaphore:
+    """Released once for each picture the page asks for, once the request waits for the next step:
+    the test then lets exactly that step through and sees its picture, whatever the machine's speed."""
+    real, asked = Job.preview, threading.Semaphore(0)
 
     async def preview(self, timeout=10.0):
-        gate.allow(1)
-        await real(self, timeout)
+        request = asyncio.create_task(real(self, timeout))
+        await asyncio.sleep(0)  # the request's first part runs: it is registered, or answered at once
+        if not request.done():
+            asked.release()
+        await request
 
     monkeypatch.setattr(Job, "preview", preview)
+    return asked
 
 
 def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
@@ -57,7 +63,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
     downloads.mkdir()
     gate = Gate()
     paced_paintings(monkeypatch, gate)
-    one_step_per_preview(monkeypatch, gate)
+    asked = asked_previews(monkeypatch)
     with studio_server(device="cpu") as url, chromium(str(downloads)) as driver:
         wait = WebDriverWait(driver, 120, poll_frequency=0.05)
         driver.get(url)
@@ -86,12 +92,13 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         driver.find_element(By.ID, "paint").click()
         seen = {}
         gate.allow(1)
-        while len(set(seen.values())) < 2:  # each new picture shown: note it, let one more step through
+        while len(set(seen.values())) < 2:  # the page asks for a picture, one step paints it, it is shown
+            assert asked.acquire(timeout=120), "the page stopped asking for pictures"
+            gate.allow(1)
             step, digest = wait.until(
                 lambda d: status(d)[0] == "running" and (p := preview_now(d)) and p[0] not in seen and p
             )
             seen[step] = digest
-            gate.allow(1)
         gate.open()
         wait.until(lambda d: status(d)[0] == "done")
         assert "done: 40 steps" in status(driver)[1]
@@ -120,7 +127,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         wait.until(lambda d: status(d)[0] == "running" and d.find_element(By.ID, "bar").get_attribute("value") != "0")
         driver.find_element(By.ID, "cancel").click()
         wait.until(lambda d: status(d)[0] == "cancelled")
-        assert "cancelled at step" in status(driver)[1]
+        assert "cancelled at step 1" in status(driver)[1]
         assert driver.find_element(By.ID, "cancel").get_attribute("disabled") is not None
 
         # The gallery holds both; re-opening the first brings back its settings.

@@ -2,7 +2,6 @@
 may send what, stopping while pages watch, and fairness between clients. Requests go to an
 in-process studio, or to ``brushwork serve`` on 127.0.0.1 where the process itself is tested."""
 
-import contextlib
 import json
 import signal
 import subprocess
@@ -99,7 +98,7 @@ app.stylize_iter = lambda content, styles, config: Brisk()
 
 def stop_while_watching(tmp_path, picture, prelude=""):
     """Serve, paint a job and queue another, watch the first until its first step, send SIGTERM:
-    (the stream's events after it, the exit status, seconds from the signal to the exit, stderr)."""
+    (the stream's events after it, the exit status, stderr)."""
     with __import__("socket").socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -126,10 +125,9 @@ def stop_while_watching(tmp_path, picture, prelude=""):
             if line.startswith(b"data: ") and strict(line[6:].decode())["step"] >= 1:
                 break
         proc.send_signal(signal.SIGTERM)
-        signalled = time.monotonic()
         after = [strict(line[6:].decode()) for line in stream if line.startswith(b"data: ")]  # to the stream's end
         code = proc.wait(60)
-        return after, code, time.monotonic() - signalled, proc.stderr.read()
+        return after, code, proc.stderr.read()
     finally:
         proc.kill()
         proc.stderr.close()
@@ -137,14 +135,14 @@ def stop_while_watching(tmp_path, picture, prelude=""):
 
 @pytest.mark.parametrize("prelude", [BRISK, STUBBORN], ids=["between-steps", "inside-a-long-step"])
 def test_sigterm_ends_every_job_and_stream_and_exits_at_once(tmp_path, tubingen, prelude):
-    after, code, took, err = stop_while_watching(tmp_path, tubingen.read_bytes(), prelude)
+    after, code, err = stop_while_watching(tmp_path, tubingen.read_bytes(), prelude)
     assert code == 143 and err.strip().endswith("brushwork: terminated"), err  # as for paint
     assert after and after[-1]["state"] == "cancelled" and after[-1]["step"] >= 1  # the page learns it ended
     # One step ran on; the other not.
     assert after[-1]["error"] == ("the studio stopped" if prelude == STUBBORN else None)
+    # Uvicorn alone would wait out its 5 s graceful timeout and say so: the words, not a clock, show it did not.
     for words in ("Traceback", "timeout graceful shutdown", "ERROR", "terminate called"):
         assert words not in err, err
-    assert took < 3, f"stopping took {took:.1f} s"  # well under a second here; uvicorn alone would wait 5 s
 
 
 def test_a_job_that_does_not_stop_in_time_is_ended_without_its_worker():
@@ -178,8 +176,8 @@ def test_waiting_previews_hold_no_thread(studio, monkeypatch):
     for t in askers:
         t.start()
     job = studio.app.state.queue.get(job_id)
-    with contextlib.suppress(AssertionError):  # a studio holding a thread per preview never gets there
-        until(lambda: len(getattr(job, "_waiters", ())) == 60, timeout=30)  # all sixty wait for the next step
+    # All sixty wait for the next step (a studio holding a thread per preview never gets there: its pool is smaller).
+    until(lambda: len(getattr(job, "_waiters", ())) == 60, timeout=60)
     assert upload(studio, png()).status_code == 201  # an upload meanwhile is answered ...
     assert all(t.is_alive() for t in askers)  # ... while every preview still waits
     gate.allow(1)

@@ -26,7 +26,7 @@ from torch import Tensor
 
 from . import checkpoint, images, optimize
 from .config import Config
-from .events import Progress, Result, run_params  # noqa: F401 (re-exported)
+from .events import Progress, Result  # noqa: F401 (Result re-exported)
 from .inputs import Inputs, prepare
 from .scales import Hook, OutOfMemory, Plan, Run, finish, memory_guard, plans  # noqa: F401 (OutOfMemory re-exported)
 from .schedule import Convergence, upsample

@@ -20,8 +20,8 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from torch import Tensor
 
 from . import writing
-from .reading import MAX_PIXELS, READ_FORMATS, ImageError, ImageLike, load, load_bytes  # noqa: F401 (re-exported)
-from .writing import replacing, write_atomic  # noqa: F401 (re-exported)
+from .reading import ImageError, ImageLike, load, load_bytes  # noqa: F401 (re-exported)
+from .writing import write_atomic  # noqa: F401 (re-exported)
 
 PARAMS_KEY = "brushwork"
 SAVE_FORMATS = {

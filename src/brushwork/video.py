@@ -27,7 +27,7 @@ from .engine import stylize_iter
 from .options import check as check_fields
 from .options import option
 from .temporal import FLOWS, between
-from .videofile import CONTAINERS, Reader, VideoError, Writer, check_output  # noqa: F401 (re-exported)
+from .videofile import Reader, VideoError, Writer, check_output  # noqa: F401 (re-exported)
 
 SHOT_CHANGE = 40.0  # mean absolute grey-level change between frames that starts a new shot
 WORKER_CHUNK = 120  # frames per task on workers when --chunk is 0: bounds what is held in memory

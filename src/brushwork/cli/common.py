@@ -43,6 +43,8 @@ ERRORS: tuple[tuple[tuple[type[BaseException], ...], str | None, int], ...] = (
     ((OutOfMemory, DivergedError, CannotWrite), None, EXIT_FAILED),
 )
 HANDLED: tuple[type[BaseException], ...] = tuple(t for types, _, _ in ERRORS for t in types)
+# What can end a command once its work has begun (not bad input): the picture so far is kept.
+MID_WORK: tuple[type[BaseException], ...] = tuple(t for types, _, code in ERRORS if code != EXIT_USAGE for t in types)
 
 
 def outcome(e: BaseException) -> tuple[str, int]:

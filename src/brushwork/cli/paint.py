@@ -15,10 +15,10 @@ from pathlib import Path
 from .. import checkpoint, flags, images, writing
 from ..config import Config, ConfigError
 from ..data import STARRY_NIGHT, TUBINGEN
-from ..engine import DivergedError, OutOfMemory, Painting, stylize_iter
+from ..engine import Painting, stylize_iter
 from ..events import png_params
 from ..writing import CannotWrite, saying
-from .common import EXIT_FAILED, EXIT_OK, Bar, add_config_flags, add_quiet, config_from_args, outcome
+from .common import EXIT_FAILED, EXIT_OK, MID_WORK, Bar, add_config_flags, add_quiet, config_from_args, outcome
 
 
 def add_paint(sub) -> None:
@@ -65,10 +65,6 @@ def run_demo(ns: argparse.Namespace) -> int:
     return code
 
 
-def _params(config: Config, content, styles, event=None) -> dict:
-    return png_params(config, content, styles, event)
-
-
 def checkpoint_path(output: Path) -> Path:
     """Where an interrupted run keeps its checkpoint: next to the output, ``OUT.png.ckpt``."""
     return output.with_name(output.name + ".ckpt")
@@ -100,11 +96,11 @@ def run_paint(content, styles: Sequence, output: Path, config: Config, quiet: bo
                         f"step {event.step}: the loss was not finite; back to the best picture, optimizer restarted"
                     )
                 if event.image is not None and not event.done:
-                    _save_intermediate(event, output, _params(config, content, styles, event))
-    except (KeyboardInterrupt, DivergedError, OutOfMemory, CannotWrite) as e:
-        return _keep_work(painting, e, output, _params(config, content, styles, event))
+                    _save_intermediate(event, output, png_params(config, content, styles, event))
+    except MID_WORK as e:
+        return _keep_work(painting, e, output, png_params(config, content, styles, event))
     image = painting.current_image() if event is None else event.image
-    code = _write_result(image, output, _params(config, content, styles, event))
+    code = _write_result(image, output, png_params(config, content, styles, event))
     if code == EXIT_OK and resume:
         Path(resume).unlink(missing_ok=True)  # its run is finished: nothing is left to continue
     if code == EXIT_OK and not quiet and event is not None:

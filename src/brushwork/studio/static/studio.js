@@ -1,7 +1,7 @@
 // brushwork studio: uploads, settings, one job at a time on this page, its live preview, the gallery.
 "use strict";
 const $ = (id) => document.getElementById(id);
-const state = { content: null, styles: [], job: null, events: null, previewBusy: false, info: null };
+const state = { content: null, styles: [], job: null, events: null, previewBusy: false, previewAgain: false, info: null };
 
 function el(tag, props = {}, ...children) {
   const node = Object.assign(document.createElement(tag), props);
@@ -113,7 +113,7 @@ async function paint() {
 
 function watch(job) {
   if (state.events) state.events.close();
-  state.job = job; state.previewBusy = false;
+  state.job = job; state.previewBusy = false; state.previewAgain = false;
   $("cancel").disabled = false; $("download").hidden = true;
   $("preview").removeAttribute("data-step");
   show(job);
@@ -145,9 +145,10 @@ function show(job) {
 }
 
 async function refreshPreview(job) {
-  // One request at a time: a slow browser asks less often, and the painting never waits for it.
-  if (state.previewBusy) return;
-  state.previewBusy = true;
+  // One request at a time: a slow browser asks less often, and the painting never waits for it. A step
+  // that ends while one is under way is asked for when it returns (else the page would skip every other one).
+  if (state.previewBusy) { state.previewAgain = true; return; }
+  state.previewBusy = true; state.previewAgain = false;
   try {
     const res = await fetch(`/api/jobs/${job.id}/preview`, { cache: "no-store" });
     if (res.ok && state.job && state.job.id === job.id) {
@@ -156,7 +157,11 @@ async function refreshPreview(job) {
       img.onload = () => URL.revokeObjectURL(url);
       img.src = url; img.hidden = false; img.dataset.step = res.headers.get("X-Step");
     }
-  } finally { state.previewBusy = false; }
+  } finally {
+    state.previewBusy = false;
+    // Still this job's page and still running (finished() closes the stream): ask for the newer step.
+    if (state.previewAgain && state.events && state.job && state.job.id === job.id) refreshPreview(job);
+  }
 }
 
 function finished(job) {
