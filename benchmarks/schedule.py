@@ -35,7 +35,9 @@ from brushwork.devices import resolve  # noqa: E402
 
 # The default schedule before the convergence study (brushwork 0.1.0): coarse to fine from 256 px,
 # 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), step size 1, no early stop, each
-# larger scale starting from the smaller one's picture resized (no detail added).
+# larger scale starting from the smaller one's picture resized (no detail added), L-BFGS on the pixels.
+# Given as explicit options at 512 px; ``old_default(size)`` gives them at any size (the cap above
+# 512 px is now ×512/size, so --iterations carries the old rule's extra factor).
 OLD_DEFAULT = {
     "start_size": 256,
     "iterations": 300,
@@ -44,7 +46,16 @@ OLD_DEFAULT = {
     "scale_detail": 0.0,
     "learning_rate": 1.0,
     "lbfgs_history": 100,
+    "lbfgs_fine": 1.0,  # on the pixels themselves
 }
+
+
+def old_default(size: int) -> dict:
+    """``OLD_DEFAULT`` for a run at ``size`` px, 512 or 1024: the old last-scale cap 300·(512/size)². (At
+    2048 px the old 1024 px scale's 75 steps cannot be given: it now takes coarse_iterations·512/1024.)"""
+    return {**OLD_DEFAULT, "iterations": max(1, round(300 * min(1.0, 512 / size)))}
+
+
 WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
 
 
@@ -90,7 +101,7 @@ def child_main(argv: list[str]) -> int:
     which, size, photo, painting, device, save = argv[0], int(argv[1]), argv[2], argv[3], argv[4], argv[5]
     config = Config(size=size, device=device)
     if which == "old":
-        rows = trace(photo, painting, config.replace(**OLD_DEFAULT), set(), device, save)
+        rows = trace(photo, painting, config.replace(**old_default(size)), set(), device, save)
         print(json.dumps({"cap": None, "rows": rows}))
         return 0
     config = config.replace(**parse_set(json.loads(argv[6])))
@@ -186,7 +197,8 @@ def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> No
         device,
         "Schedule benchmark: old default against new default",
         [
-            f"Old: `{json.dumps(OLD_DEFAULT)}`; new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
+            f"Old: `{json.dumps(OLD_DEFAULT)}` at 512 px (at 1024 px `iterations` 150: the old cap 300·(512/size)² "
+            f"under today's ×512/size rule); new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
             f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
             f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
             "",

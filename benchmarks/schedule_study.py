@@ -3,7 +3,7 @@
     python benchmarks/schedule_study.py --pair tubingen:the_scream [--size 512] [--upto 100]
         [--every 5] [--from 30] --candidate NAME:KEY=VALUE,KEY=VALUE ...
 
-For one photo × painting, the old default (``schedule.OLD_DEFAULT``) runs once, then each candidate
+For one photo × painting, the old default (``schedule.old_default``) runs once, then each candidate
 (``Config()`` with the fields given) with its last scale's cap raised to ``--upto`` and no early
 stop, each in a fresh process. Every ``--every`` steps of the last scale from ``--from`` on, the
 picture as it stands (the scale's best) is scored off the clock. Prints, per candidate and
@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, dispatch, parser, run_child, test_images, write_results  # noqa: E402
-from schedule import OLD_DEFAULT, WITHIN, trace  # noqa: E402
+from schedule import WITHIN, old_default, trace  # noqa: E402
 
 from brushwork import Config  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
@@ -50,9 +50,10 @@ def parent_main(argv: list[str]) -> int:
     device = str(resolve(args.device))
     images = {path.stem: path for group in test_images() for path in group}
     photo, painting = (str(images[stem]) for stem in args.pair.split(":"))
-    old = run_child(__file__, [photo, painting, str(args.size), device, json.dumps(OLD_DEFAULT), "[]"])[-1]
+    old_fields = old_default(args.size)
+    old = run_child(__file__, [photo, painting, str(args.size), device, json.dumps(old_fields), "[]"])[-1]
     rows = [
-        f"Old default `{json.dumps(OLD_DEFAULT)}`: content_dist {old['content_dist']:.4f}, style_dist "
+        f"Old default `{json.dumps(old_fields)}`: content_dist {old['content_dist']:.4f}, style_dist "
         f"{old['style_dist']:.4f}, {old['seconds']:.0f} s.",
         "",
         "| candidate | last-scale step | seconds | content ×old | style ×old | within 5 % |",

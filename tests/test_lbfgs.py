@@ -22,7 +22,7 @@ def _run(opt, x, f, steps):
             J.backward()
             return J
 
-        losses.append(float(opt.step(closure)))
+        losses.append(float(opt.step(closure).detach()))
     return losses
 
 

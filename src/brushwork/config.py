@@ -28,9 +28,10 @@ class Config:
     # Longest side of the output in pixels; the content image is resized to it.
     size: int = option(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
     # Most optimizer steps at the last scale (each one network evaluation, forward and backward);
-    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). The content
-    # needs 85-100 at 512 px to come within 5 % of 300 + 300 steps (benchmarks/results/schedule-*-cpu.md).
-    iterations: int = option(100, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)²)", ge=1)
+    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). With L-BFGS on
+    # the fine-detail-scaled picture (lbfgs_fine) the pictures come within 5 % of 300 + 300 steps' in
+    # 60-70 at 512 px (benchmarks/results/schedule-*-cpu.md); 80 leaves a margin.
+    iterations: int = option(80, "most optimization steps at the last scale (fewer above 512 px: ×512/size)", ge=1)
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
     # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
@@ -63,6 +64,12 @@ class Config:
     # scale has fewer steps). Each pair is two picture-sized vectors, read twice a step: jcjohnson's
     # 100 cost a 512 px step 25 % more and 360 MB, for the same loss after 100 steps as 20 (README).
     lbfgs_history: int = option(20, "L-BFGS pairs kept (each: 2 picture-sized vectors)", ge=1, le=1000)
+    # L-BFGS works on the picture with its finest detail (periods under 8 px) scaled by this, so it
+    # moves that detail fine² as far: the last scale converges in about half the steps (precondition.py,
+    # README). 1: on the pixels themselves, as Gatys et al. and jcjohnson.
+    lbfgs_fine: float = option(
+        0.35, "L-BFGS: scale of the finest detail (<8 px) in its variables; 1 = pixels", gt=0, le=1
+    )
     # Where the image starts: 'noise' (Gatys et al.), 'content', or an image file's path.
     init: str = option("content", "start from 'noise', 'content' or an image file")
     # Random seed: a CPU run with the same seed and options repeats bit for bit.
@@ -175,12 +182,13 @@ class Config:
 
     def steps(self) -> list[int]:
         """Most steps at each size of ``schedule()``: ``coarse_iterations`` before the last scale,
-        ``iterations`` at it, each ×(512/size)² above 512 px, since the scales before did the coarse
-        work and a step costs in proportion to the pixels."""
+        ``iterations`` at it, each ×512/size above 512 px: the scales before did the coarse work. (The
+        rule was ×(512/size)² before the fine-detail scaling of L-BFGS; at 1024 px the last scale then
+        needed 30 steps, not 20, to come within 5 % of the old default: schedule-study-cpu.md.)"""
         sizes = self.schedule()
         coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
         caps = [coarse] * (len(sizes) - 1) + [self.iterations]
-        return [max(1, round(n * min(1.0, (512 / s) ** 2))) for n, s in zip(caps, sizes, strict=True)]
+        return [max(1, round(n * min(1.0, 512 / s))) for n, s in zip(caps, sizes, strict=True)]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""

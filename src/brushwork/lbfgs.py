@@ -22,15 +22,20 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
+from . import precondition
+
 
 class LBFGS:
     """Minimizes over one tensor ``x`` (its ``.grad`` filled by the closure). ``history``: pairs
-    kept (the memory is ``2·history·x.numel()`` floats, allocated as pairs arrive)."""
+    kept (the memory is ``2·history·x.numel()`` floats, allocated as pairs arrive). ``fine`` < 1: in
+    the variables ``z`` of ``x = x₀ + P·z``, ``P`` scaling the picture's finest detail by ``fine``
+    (``precondition.py``; ``x`` must then be a ``(1, C, h, w)`` picture)."""
 
-    def __init__(self, x: Tensor, lr: float = 1.0, history: int = 100):
+    def __init__(self, x: Tensor, lr: float = 1.0, history: int = 100, fine: float = 1.0):
         if history < 1:
             raise ValueError(f"history must be at least 1, not {history}")
         self.x, self.lr, self.m = x, float(lr), history
+        self.fine = fine  # works on z, x = x₀ + P·z (precondition.py); 1: on the pixels themselves
         self.SY: Tensor | None = None  # (2m, n): rows 0..m-1 are s, rows m..2m-1 are y (ring buffer)
         self.order: list[int] = []  # ring slots, oldest first
         self.StY: Tensor | None = None  # (m, m) s_i·y_j by slot
@@ -48,7 +53,7 @@ class LBFGS:
         if self.x.grad is None:
             raise RuntimeError("the closure computed no gradient of x")
         with torch.no_grad():
-            g = self.x.grad.detach().reshape(-1).float()
+            g = precondition.apply(self.x.grad.detach().reshape(-1).float(), self.x.shape, self.fine)  # ∇_z J
             pq = None
             if self._g_prev is not None and self._step_prev is not None:
                 pq = self._remember(self._step_prev, g - self._g_prev, g)
@@ -63,7 +68,7 @@ class LBFGS:
                 t = torch.clamp(1.0 / g.abs().max(), max=1.0) * self.lr
             d = self._direction(g, pq)
             update = d * t
-            self.x.add_(update.view_as(self.x).to(self.x.dtype))
+            self.x.add_(precondition.apply(update, self.x.shape, self.fine).view_as(self.x).to(self.x.dtype))
             self._g_prev, self._step_prev = g.clone(), update
         return loss
 

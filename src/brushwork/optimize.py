@@ -17,7 +17,7 @@ def optimizer(config: Config, x: Tensor, steps: int, lr_scale: float = 1.0):
         return torch.optim.Adam([x], lr=config.lr * lr_scale)
     # One L-BFGS iteration per step() call, ``lbfgs_history`` pairs (fewer when the scale has fewer
     # steps: memory); no early stop, no line search.
-    return LBFGS(x, lr=config.lr, history=min(config.lbfgs_history, steps))
+    return LBFGS(x, lr=config.lr, history=min(config.lbfgs_history, steps), fine=config.lbfgs_fine)
 
 
 def step(opt, objective, x: Tensor, clamp: bool) -> tuple[dict[str, float], bool, Tensor]:
