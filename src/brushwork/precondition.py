@@ -9,8 +9,9 @@ Why (a departure from Gatys et al., who optimize the pixels as they are): measur
 scale of a coarse-to-fine run (Tübingen × Shipwreck, 512 px), the periods under 8 px carry 60 % of
 the gradient's energy but little or negative curvature, while periods of 8–64 px curve 3–10× more
 (benchmarks/results/schedule-study-cpu.md). L-BFGS, whose step is scaled by the curvature of its
-recent steps, overshoots in the fine detail and repaints it step after step. With ``fine = 0.35``
-the last scale comes within 5 % of the old 600-step picture in 60 steps instead of more than 100.
+recent steps, overshoots in the fine detail and repaints it step after step. With ``fine = 0.5``
+the last scale comes within 5 % of the old 600-step picture in 70–80 steps instead of more than 100
+(0.35: in 60 on The Shipwreck, but The Starry Night's style then lagged 5–7 %).
 The minima are the same: only the path to them changes. Boosting the fine detail (``fine > 1``)
 instead made every measure worse, as Fourier parameterizations that boost the coarse periods
 (Olah et al., Distill 2017, for pictures started from noise) would suggest.
