@@ -129,8 +129,10 @@ def test_schedule_and_steps():
     assert Config(size=1024, scales=(300, 600)).schedule() == [300, 600, 1024]
     with pytest.raises(ConfigError, match="above --size"):
         Config(size=512, scales=(256, 1024))
-    assert Config(size=2048, iterations=300, coarse_iterations=None).steps() == [300, 300, 75, 19]  # None: iterations
-    assert Config(size=2048, iterations=320, coarse_iterations=40).steps() == [40, 40, 10, 20]
+    # Above 512 px each cap × 512/size; None: coarse scales take iterations.
+    assert Config(size=2048, iterations=300, coarse_iterations=None).steps() == [300, 300, 150, 75]
+    assert Config(size=2048, iterations=320, coarse_iterations=40).steps() == [40, 40, 20, 80]
+    assert Config(size=1024).steps() == [100, 100, 40]  # the defaults: 80 at the last scale up to 512 px
     assert Config(size=512, iterations=80, coarse_iterations=50).steps() == [50, 80]
     assert Config(size=200, iterations=80, coarse_iterations=50).steps() == [80]  # one scale: the last
 
