@@ -67,6 +67,7 @@ class Config:
     # L-BFGS works on the picture with its finest detail (periods under 8 px) scaled by this, so it
     # moves that detail fine² as far: the last scale converges in fewer steps (precondition.py, README;
     # 0.35 did better still on The Shipwreck but cost The Starry Night's style). 1: on the pixels themselves.
+    # L-BFGS only (Adam steps on the pixels; not measured with the filter).
     lbfgs_fine: float = option(
         0.5, "L-BFGS: scale of the finest detail (<8 px) in its variables; 1 = pixels", gt=0, le=1
     )

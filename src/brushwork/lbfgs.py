@@ -13,6 +13,10 @@ diagonal and γ = sᵀy / yᵀy of the newest pair: a handful of matrix products
 The iterates are those of torch.optim.LBFGS with ``max_iter=1`` and no line search (as
 jcjohnson/neural-style runs it): the first step is scaled by min(1, 1/‖g‖₁)·lr, then lr; but for
 as long as no pair has been stored (each had sᵀy ≤ 0), every step is scaled as the first.
+
+With ``fine`` < 1 (``--lbfgs-fine``) the same method runs on z, x = x₀ + P·z, P the filter of
+``precondition.py``: the gradient it sees is P·g and its step moves x by P·d (a departure from
+Gatys et al. and jcjohnson, who step on the pixels; measured in benchmarks/results/schedule-study-cpu.md).
 """
 
 from __future__ import annotations
