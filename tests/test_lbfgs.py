@@ -76,3 +76,18 @@ def test_while_no_curvature_is_known_no_pixel_moves_more_than_lr():
         ends.append(x.detach().clone())
     # g = −2s·x. Step 1: x/‖x‖₁ -> [4/3, 8/3]; then x/max|x| twice -> [1.8333, 3.6667] -> [2.3333, 4.6667].
     assert torch.allclose(ends[0], ends[1]) and torch.allclose(ends[1], torch.tensor([7 / 3, 14 / 3]))
+
+
+def test_max_move_bounds_every_step_and_still_descends():
+    f = _problem()
+    x = torch.zeros(40, requires_grad=True)
+    opt = LBFGS(x, lr=1, history=5, max_move=0.05)
+    free = torch.zeros(40, requires_grad=True)
+    _run(LBFGS(free, lr=1, history=5), free, f, 3)
+    assert (free.detach()).abs().max() > 0.05 * 3  # unbounded, the first steps move further
+    moves, losses = [], []
+    for _ in range(30):
+        before = x.detach().clone()
+        losses += _run(opt, x, f, 1)
+        moves.append((x.detach() - before).abs().max().item())
+    assert max(moves) <= 0.05 + 1e-6 and losses[-1] < losses[0]

@@ -33,13 +33,17 @@ class LBFGS:
     """Minimizes over one tensor ``x`` (its ``.grad`` filled by the closure). ``history``: pairs
     kept (the memory is ``2·history·x.numel()`` floats, allocated as pairs arrive). ``fine`` < 1: in
     the variables ``z`` of ``x = x₀ + P·z``, ``P`` scaling the picture's finest detail by ``fine``
-    (``precondition.py``; ``x`` must then be a ``(1, C, h, w)`` picture)."""
+    (``precondition.py``; ``x`` must then be a ``(1, C, h, w)`` picture). ``max_move``: a step is
+    shortened so that no value of ``x`` changes by more than this."""
 
-    def __init__(self, x: Tensor, lr: float = 1.0, history: int = 100, fine: float = 1.0):
+    def __init__(
+        self, x: Tensor, lr: float = 1.0, history: int = 100, fine: float = 1.0, max_move: float | None = None
+    ):
         if history < 1:
             raise ValueError(f"history must be at least 1, not {history}")
         self.x, self.lr, self.m = x, float(lr), history
         self.fine = fine  # works on z, x = x₀ + P·z (precondition.py); 1: on the pixels themselves
+        self.max_move = max_move  # the largest change of one value in one step (None: any)
         self.SY: Tensor | None = None  # (2m, n): rows 0..m-1 are s, rows m..2m-1 are y (ring buffer)
         self.order: list[int] = []  # ring slots, oldest first
         self.StY: Tensor | None = None  # (m, m) s_i·y_j by slot
@@ -71,9 +75,11 @@ class LBFGS:
                 # every step as short as the first instead left Gram paintings 7 % behind after 150.)
                 t = torch.clamp(1.0 / g.abs().max(), max=1.0) * self.lr
             d = self._direction(g, pq)
-            update = d * t
-            self.x.add_(precondition.apply(update, self.x.shape, self.fine).view_as(self.x).to(self.x.dtype))
-            self._g_prev, self._step_prev = g.clone(), update
+            move = precondition.apply(d, self.x.shape, self.fine)  # the step in x (d itself when fine = 1)
+            if self.max_move is not None:  # no value moves further in one step
+                t = torch.clamp(self.max_move / (move.abs().max() * t).clamp(min=1e-30), max=1.0) * t
+            self.x.add_((move * t).view_as(self.x).to(self.x.dtype))
+            self._g_prev, self._step_prev = g.clone(), d * t
         return loss
 
     def _pairs(self) -> tuple[Tensor, Tensor]:

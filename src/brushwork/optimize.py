@@ -11,13 +11,19 @@ from torch import Tensor
 from .config import Config
 from .lbfgs import LBFGS
 
+# No pixel (in [0, 1]) moves by more than this in one L-BFGS step: without a line search the first pairs'
+# curvature can make a step huge (on a narrowed VGG19 with --lbfgs-fine 0.5 the loss rose ×700, then
+# ×10⁶, in one step). In whole-VGG19 runs it shortens only some early steps of a scale: at 512 px the
+# two closest pairs of the schedule study moved by under 1 % (benchmarks/results/schedule-study-cpu.md).
+MAX_MOVE = 0.25
+
 
 def optimizer(config: Config, x: Tensor, steps: int, lr_scale: float = 1.0):
     if config.optimizer == "adam":
         return torch.optim.Adam([x], lr=config.lr * lr_scale)
     # One L-BFGS iteration per step() call, ``lbfgs_history`` pairs (fewer when the scale has fewer
     # steps: memory); no early stop, no line search.
-    return LBFGS(x, lr=config.lr, history=min(config.lbfgs_history, steps), fine=config.lbfgs_fine)
+    return LBFGS(x, lr=config.lr, history=min(config.lbfgs_history, steps), fine=config.lbfgs_fine, max_move=MAX_MOVE)
 
 
 def step(opt, objective, x: Tensor, clamp: bool) -> tuple[dict[str, float], bool, Tensor]:
