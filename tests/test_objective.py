@@ -116,8 +116,10 @@ def test_bfloat16_gram_products_paint_as_float32_ones(tubingen, starry, monkeypa
     # the final cost by a few %) the two paintings' costs agree within 1 %. Strokes land elsewhere,
     # as with any change of rounding; seen from afar (8 × 8 px averages) the pictures differ by ~5
     # levels, less than the float32 network's own picture differs from the bf16 one's (7.5).
-    # benchmarks/precision.py: the same at 512 px.
-    cfg = Config(size=96, start_size=96, iterations=150, tolerance=0, precision="bf16")
+    # benchmarks/precision.py: the same at 512 px. On the pixels (lbfgs_fine 1): with the fine-detail
+    # filter the two runs end 1.1-1.2 % apart at this size (96 px: periods under 8 px are much of it),
+    # a question of the optimizer's path, not of the Gram products; not yet measured at 512 px.
+    cfg = Config(size=96, start_size=96, iterations=150, tolerance=0, precision="bf16", lbfgs_fine=1.0)
     fast = stylize(tubingen, [starry], cfg)
     cache.clear()  # the style targets too are Grams: the exact path computes its own
     monkeypatch.setattr(costs, "GRAM_BLOCK", 0)
