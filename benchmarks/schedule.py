@@ -36,12 +36,10 @@ from brushwork.devices import resolve  # noqa: E402
 # The default schedule before the convergence study (brushwork 0.1.0): coarse to fine from 256 px,
 # 300 L-BFGS steps at every scale up to 512 px (×(512/size)² above), step size 1, no early stop, each
 # larger scale starting from the smaller one's picture resized (no detail added), L-BFGS on the pixels.
-# Given as explicit options at 512 px; ``old_default(size)`` gives them at any size (the cap above
-# 512 px is now ×512/size, so --iterations carries the old rule's extra factor).
+# Given as explicit options, with the steps per scale spelled out (``old_default(size)``): the old
+# rule's 300·(512/size)² above 512 px is no longer what --iterations gives there.
 OLD_DEFAULT = {
     "start_size": 256,
-    "iterations": 300,
-    "coarse_iterations": 300,
     "tolerance": 0.0,
     "scale_detail": 0.0,
     "learning_rate": 1.0,
@@ -51,9 +49,10 @@ OLD_DEFAULT = {
 
 
 def old_default(size: int) -> dict:
-    """``OLD_DEFAULT`` for a run at ``size`` px, 512 or 1024: the old last-scale cap 300·(512/size)². (At
-    2048 px the old 1024 px scale's 75 steps cannot be given: it now takes coarse_iterations·512/1024.)"""
-    return {**OLD_DEFAULT, "iterations": max(1, round(300 * min(1.0, 512 / size)))}
+    """``OLD_DEFAULT`` for a run at ``size`` px, with the old steps per scale: 300 at each scale up to
+    512 px, 300·(512/scale)² above (300, 300, 75 at 1024 px)."""
+    sizes = Config(size=size, start_size=256).schedule()
+    return {**OLD_DEFAULT, "scale_iterations": tuple(round(300 * min(1.0, (512 / s) ** 2)) for s in sizes)}
 
 
 WITHIN = 1.05  # the new picture's scores may be at most 5 % above the old one's
@@ -191,14 +190,15 @@ def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> No
     print(summary)
     new = Config().replace(**parse_set(args.new))
     changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
+    changed.update(iterations=new.iterations, coarse_iterations=new.coarse_iterations)
     write_results(
         args.results,
         args.name,
         device,
         "Schedule benchmark: old default against new default",
         [
-            f"Old: `{json.dumps(OLD_DEFAULT)}` at 512 px (at 1024 px `iterations` 150: the old cap 300·(512/size)² "
-            f"under today's ×512/size rule); new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
+            f"Old: `{json.dumps(OLD_DEFAULT)}` with `scale_iterations` 300, 300 at 512 px and 300, 300, 75 at "
+            f"1024 px (the old caps: 300 up to 512 px, ×(512/size)² above); new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
             f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
             f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
             "",

@@ -20,6 +20,9 @@ _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 # Each style loss's default β (``Config.beta``): the losses differ in size, so one β would paint
 # with one and barely touch the picture with another. Chosen so that each, at its default,
 # moves the photo about as far as gram's β = 10 does (README, "Style losses").
+# The fewest steps a scale before the last takes above 512 px (``Config.steps``): at 1024 px 25 laid
+# down the same large strokes as 50 (schedule-study-cpu.md, 1024 px).
+MIN_COARSE = 25
 STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 10.0}
 
 
@@ -28,10 +31,10 @@ class Config:
     # Longest side of the output in pixels; the content image is resized to it.
     size: int = option(512, "longest side of the output, in pixels", ge=1, le=MAX_SIDE)
     # Most optimizer steps at the last scale (each one network evaluation, forward and backward);
-    # above 512 px a scale takes fewer, in proportion to its extra pixels (see steps()). With L-BFGS on
+    # above 512 px a scale takes fewer, where a step costs more (see steps()). With L-BFGS on
     # the fine-detail-scaled picture (lbfgs_fine) the pictures come within 5 % of 300 + 300 steps' in
     # 60-70 at 512 px (benchmarks/results/schedule-*-cpu.md); 80 leaves a margin.
-    iterations: int = option(80, "most optimization steps at the last scale (fewer above 512 px: ×512/size)", ge=1)
+    iterations: int = option(80, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)^1.2)", ge=1)
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
     # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
@@ -53,6 +56,11 @@ class Config:
     # Coarse-to-fine sizes (Gatys et al. 2017 §6); None: from start_size up to size, ×2 at a time.
     scales: tuple[int, ...] | None = option(
         None, "sizes to paint at, coarse to fine (default: from --start-size)", ge=1
+    )
+    # Most steps at each size of the schedule, coarse to fine, one per scale; None: from iterations
+    # and coarse_iterations (see steps()). Reproduces any schedule exactly, e.g. the old default's.
+    scale_iterations: tuple[int, ...] | None = option(
+        None, "most steps at each scale, coarse to fine (default: from --iterations, --coarse-iterations)", ge=1
     )
     # The first size of the automatic coarse-to-fine schedule; ≥ size paints at one scale only.
     start_size: int = option(256, "first size of the automatic coarse-to-fine schedule", ge=1)
@@ -151,6 +159,11 @@ class Config:
                 raise ConfigError(
                     f"--scales goes up to {max(self.scales)}, above --size {self.size}; raise --size or drop that scale"
                 )
+        if self.scale_iterations is not None and len(self.scale_iterations) != len(sizes := self.schedule()):
+            raise ConfigError(
+                f"--scale-iterations has {len(self.scale_iterations)} values for the {len(sizes)} scales "
+                f"({', '.join(map(str, sizes))})"
+            )
         for spec in self.style_masks:
             if "=" not in spec or not spec.split("=", 1)[0] or not spec.split("=", 1)[1]:
                 raise ConfigError(f"--style-mask entry {spec!r} must look like STYLE=MASK.png")
@@ -182,14 +195,21 @@ class Config:
         return deepest((self.content_layer, *self.style_layers))
 
     def steps(self) -> list[int]:
-        """Most steps at each size of ``schedule()``: ``coarse_iterations`` before the last scale,
-        ``iterations`` at it, each ×512/size above 512 px: the scales before did the coarse work. (The
-        rule was ×(512/size)² before the fine-detail scaling of L-BFGS; at 1024 px the last scale then
-        needed 30 steps, not 20, to come within 5 % of the old default: schedule-study-cpu.md.)"""
+        """Most steps at each size of ``schedule()``: ``coarse_iterations`` at each scale before the
+        last and ``iterations`` at it, up to 512 px. Above, where a step costs more, fewer: the last
+        scale takes iterations × (512/size)^1.2 (35 at 1024 px, 15 at 2048 px) and each scale before
+        it coarse_iterations × (512/size)², but at least ``MIN_COARSE`` (25 at 1024 and 2048 px).
+        Measured at 1024 px (schedule-study-cpu.md): 25, 35 or 50 steps at 256 and 512 px gave scores
+        within 1 % of each other at 1024 px, where 100 cost a third of the run; the last scale came
+        within 5 % of the old default after 35 steps, and 40 cost a quarter of its time.
+        ``scale_iterations``, when given, is the answer as it stands."""
+        if self.scale_iterations is not None:
+            return list(self.scale_iterations)
         sizes = self.schedule()
         coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
-        caps = [coarse] * (len(sizes) - 1) + [self.iterations]
-        return [max(1, round(n * min(1.0, 512 / s))) for n, s in zip(caps, sizes, strict=True)]
+        shrink = min(1.0, 512 / self.size)
+        before = max(min(coarse, MIN_COARSE), round(coarse * shrink**2))
+        return [before] * (len(sizes) - 1) + [max(1, round(self.iterations * shrink**1.2))]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""

@@ -45,6 +45,7 @@ def bounds(settings: Settings) -> dict[str, dict]:
         "coarse_iterations": {"ge": 1, "le": settings.max_iterations},
         "start_size": {"ge": 1},  # at or above size it only means one scale
         "scales": {"max_length": MAX_SCALES, "items": {"ge": 1, "le": settings.max_size}},
+        "scale_iterations": {"max_length": MAX_SCALES, "items": {"ge": 1, "le": settings.max_iterations}},
         "tile_size": {"ge": 0, "le": settings.max_size},
         # the style is painted at style_scale × size px, at most max_size (checked on the job)
         "style_scale": {"gt": 0, "le": settings.max_size},
@@ -146,12 +147,14 @@ def _over_limits(config: Config, s: Settings) -> str | None:
     sizes = config.schedule()
     if config.size > s.max_size:
         return f"size {config.size}: the studio paints at most {s.max_size} px (its --max-size)"
+    if len(sizes) > MAX_SCALES:
+        return f"scales: {len(sizes)} sizes ({', '.join(map(str, sizes))}); the studio paints at most {MAX_SCALES}"
     for name in ("iterations", "coarse_iterations"):
         steps = getattr(config, name)
         if steps is not None and steps > s.max_iterations:
             return f"{name} {steps}: the studio paints at most {s.max_iterations} steps per scale"
-    if len(sizes) > MAX_SCALES:
-        return f"scales: {len(sizes)} sizes ({', '.join(map(str, sizes))}); the studio paints at most {MAX_SCALES}"
+    if max(config.steps()) > s.max_iterations:
+        return f"scale_iterations {max(config.steps())}: the studio paints at most {s.max_iterations} steps per scale"
     if config.style_scale * config.size > s.max_size:
         return (
             f"style_scale {config.style_scale:g} × size {config.size} = {config.style_scale * config.size:g} px: "
