@@ -14,6 +14,7 @@ the first snapshot within 5 % on both; writes benchmarks/results/<--name>-<devic
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -80,7 +81,9 @@ def parent_main(argv: list[str]) -> int:
     print(*rows, sep="\n", flush=True)
     for spec in args.candidate:
         name, _, fields = spec.partition(":")
-        changes = {k: json.loads(v) for k, v in (f.split("=", 1) for f in fields.split(",") if f)}
+        # KEY=VALUE pairs split at the commas that start a next KEY= (a value may be a list: [100,25,45])
+        pairs = re.split(r",(?=[a-z_]+=)", fields)
+        changes = {k: json.loads(v) for k, v in (f.split("=", 1) for f in pairs if f)}
         changes.update(iterations=args.upto, tolerance=0.0)
         marks = list(range(args.first, args.upto + 1, args.every))
         first = True
