@@ -129,16 +129,17 @@ def test_schedule_and_steps():
     assert Config(size=1024, scales=(300, 600)).schedule() == [300, 600, 1024]
     with pytest.raises(ConfigError, match="above --size"):
         Config(size=512, scales=(256, 1024))
-    # Above 512 px: the last scale × (512/size)^1.2, those before × (512/size)², at least 25 (or
-    # coarse_iterations if fewer); None: coarse scales take iterations.
-    assert Config(size=2048, iterations=300, coarse_iterations=None).steps() == [25, 25, 25, 57]
-    assert Config(size=2048, iterations=320, coarse_iterations=40).steps() == [25, 25, 25, 61]
-    assert Config(size=1024).steps() == [25, 25, 35]  # the defaults: 100 and 80 up to 512 px
+    # Above 512 px: the last scale × (512/size)^1.2, the first keeps coarse_iterations, those between
+    # × (512/size)², at least 25 (or coarse_iterations if fewer); None: coarse scales take iterations.
+    assert Config(size=2048, iterations=300, coarse_iterations=None).steps() == [300, 25, 25, 57]
+    assert Config(size=2048, iterations=320, coarse_iterations=40).steps() == [40, 25, 25, 61]
+    assert Config(size=1024).steps() == [100, 25, 35]  # the defaults: 100 and 80 up to 512 px
     assert Config(size=512, iterations=80, coarse_iterations=50).steps() == [50, 80]
     assert Config(size=200, iterations=80, coarse_iterations=50).steps() == [80]  # one scale: the last
-    assert Config(size=1024, coarse_iterations=300).steps() == [75, 75, 35]  # 300 × (512/1024)²
+    assert Config(size=1024, coarse_iterations=300).steps() == [300, 75, 35]  # 300 × (512/1024)² at 512 px
     assert Config(size=1024, coarse_iterations=10).steps() == [10, 10, 35]  # fewer than 25 asked: kept
-    assert Config(size=600).steps() == [73, 73, 66]  # 100 × (512/600)², 80 × (512/600)^1.2
+    assert Config(size=1024, start_size=1024).steps() == [35]  # one scale: the last
+    assert Config(size=600).steps() == [100, 73, 66]  # 100 × (512/600)², 80 × (512/600)^1.2
     # Steps per scale given outright (how the old default is reproduced): exactly those, one per scale.
     assert Config(size=1024, scale_iterations=(300, 300, 75)).steps() == [300, 300, 75]
     with pytest.raises(ConfigError, match="2 values for the 3 scales"):

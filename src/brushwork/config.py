@@ -20,8 +20,8 @@ _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 # Each style loss's default β (``Config.beta``): the losses differ in size, so one β would paint
 # with one and barely touch the picture with another. Chosen so that each, at its default,
 # moves the photo about as far as gram's β = 10 does (README, "Style losses").
-# The fewest steps a scale before the last takes above 512 px (``Config.steps``): at 1024 px 25 laid
-# down the same large strokes as 50 (schedule-study-cpu.md, 1024 px).
+# The fewest steps a scale between the first and the last takes above 512 px (``Config.steps``): at
+# 1024 px 25 steps at 512 px scored within 1 % of 50 (schedule-study-cpu.md, 1024 px).
 MIN_COARSE = 25
 STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 10.0}
 
@@ -196,20 +196,24 @@ class Config:
 
     def steps(self) -> list[int]:
         """Most steps at each size of ``schedule()``: ``coarse_iterations`` at each scale before the
-        last and ``iterations`` at it, up to 512 px. Above, where a step costs more, fewer: the last
-        scale takes iterations × (512/size)^1.2 (35 at 1024 px, 15 at 2048 px) and each scale before
-        it coarse_iterations × (512/size)², but at least ``MIN_COARSE`` (25 at 1024 and 2048 px).
-        Measured at 1024 px (schedule-study-cpu.md): 25, 35 or 50 steps at 256 and 512 px gave scores
-        within 1 % of each other at 1024 px, where 100 cost a third of the run; the last scale came
-        within 5 % of the old default after 35 steps, and 40 cost a quarter of its time.
+        last and ``iterations`` at it, up to 512 px. Above, where a step costs more: the last scale
+        takes iterations × (512/size)^1.2 (35 at 1024 px, 15 at 2048 px), the first keeps
+        coarse_iterations, and those between take coarse_iterations × (512/size)², at least
+        ``MIN_COARSE`` (25 at 1024 and 2048 px). Measured at 1024 px (schedule-study-cpu.md): the steps
+        at 512 px barely moved the scores there (25 or 50 within 1 %), while The Scream's colours and
+        finest strokes needed the first scale's 100 (style 1.07× the old default's with 25); the last
+        scale came within 5 % after 35 steps, and 40 cost a quarter of the old default's time.
         ``scale_iterations``, when given, is the answer as it stands."""
         if self.scale_iterations is not None:
             return list(self.scale_iterations)
         sizes = self.schedule()
+        if len(sizes) == 1:
+            return [max(1, round(self.iterations * min(1.0, 512 / self.size) ** 1.2))]
         coarse = self.iterations if self.coarse_iterations is None else self.coarse_iterations
         shrink = min(1.0, 512 / self.size)
-        before = max(min(coarse, MIN_COARSE), round(coarse * shrink**2))
-        return [before] * (len(sizes) - 1) + [max(1, round(self.iterations * shrink**1.2))]
+        between = max(min(coarse, MIN_COARSE), round(coarse * shrink**2))
+        last = max(1, round(self.iterations * shrink**1.2))
+        return [coarse] + [between] * (len(sizes) - 2) + [last]
 
     def schedule(self) -> list[int]:
         """The sizes painted at, coarse to fine, ending at ``size``."""
