@@ -177,6 +177,9 @@ def test_a_full_queue_answers_before_reading_any_picture(monkeypatch):
         ({"size": 64, "scales": [32, 2000]}, "options.scales.1: input should be less than or equal to 1024"),
         ({"size": 1024, "start_size": 2}, "scales: 10 sizes"),
         ({"iterations": 10**6}, "options.iterations: input should be less than or equal to 1000"),
+        ({"scale_iterations": [10, 10**6]}, "options.scale_iterations.1: input should be less than or equal to 1000"),
+        ({"size": 64, "scale_iterations": [1] * 9}, "options.scale_iterations: tuple should have at most 8 items"),
+        ({"size": 512, "scale_iterations": [5]}, "--scale-iterations has 1 values for the 2 scales (256, 512)"),
         ({"tile_size": 10**9}, "options.tile_size: input should be less than or equal to 1024"),
     ],
 )
