@@ -191,6 +191,7 @@ def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> No
     new = Config().replace(**parse_set(args.new))
     changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
     changed.update(iterations=new.iterations, coarse_iterations=new.coarse_iterations)
+    with_new = " with " + " ".join(args.new) if args.new else ""
     write_results(
         args.results,
         args.name,
@@ -198,7 +199,7 @@ def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> No
         "Schedule benchmark: old default against new default",
         [
             f"Old: `{json.dumps(OLD_DEFAULT)}` with `scale_iterations` 300, 300 at 512 px and 300, 300, 75 at "
-            f"1024 px (the old caps: 300 up to 512 px, ×(512/size)² above); new: `Config()`{' with ' + ' '.join(args.new) if args.new else ''} "
+            f"1024 px (the old caps: 300 up to 512 px, ×(512/size)² above); new: `Config()`{with_new} "
             f"(new values: `{json.dumps(changed)}`). Each run is the whole `stylize()` call in a fresh process, old "
             f"then new for each pair; scores off the clock. Time: wall clock; CPU time: the process's, all threads.",
             "",

@@ -34,7 +34,9 @@ class Config:
     # above 512 px a scale takes fewer, where a step costs more (see steps()). With L-BFGS on
     # the fine-detail-scaled picture (lbfgs_fine) the pictures come within 5 % of 300 + 300 steps' in
     # 60-70 at 512 px (benchmarks/results/schedule-*-cpu.md); 80 leaves a margin.
-    iterations: int = option(80, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)^1.2)", ge=1)
+    iterations: int = option(
+        80, "most optimization steps at the last scale (fewer above 512 px: ×(512/size)^1.2)", ge=1
+    )
     # Most steps at each scale before the last, which lay down the large strokes; None: iterations.
     # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
     # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
