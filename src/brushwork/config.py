@@ -41,7 +41,7 @@ class Config:
     # 100 at 256 px: the picture's style is mostly settled there, where a step costs a quarter; with 30
     # The Scream's style_dist stayed 6-9 % above the old default's however long the last scale ran.
     coarse_iterations: int | None = option(
-        100, "most steps at each scale before the last (default: --iterations)", ge=1
+        100, "most steps at each scale before the last (default: --iterations; fewer between, above 512 px)", ge=1
     )
     # A scale ends early once the loss has converged: when it fell by less than this fraction over
     # the last 10 steps (schedule.Convergence); the step counts stay the caps. 0 runs every step.
