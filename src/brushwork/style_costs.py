@@ -5,12 +5,13 @@
   each projection's sorted values (its quantile function) are compared with the style's.
 * Neural neighbours (Kolkin et al. 2022, "Neural Neighbor Style Transfer"; STROTSS, Kolkin, Salavon,
   Shakhnarovich, CVPR 2019): each output hypercolumn is pulled toward its nearest style hypercolumn
-  by cosine distance, the neighbours found again at every evaluation.
+  by cosine distance, the neighbours found again at every evaluation; beside it, as STROTSS, each
+  layer's mean and covariance (``moment_cost``) and the pixels' colours (``palette_cost``) are matched.
 
 Shapes: ``A`` unrolled features ``(n_C, N)`` (``N`` positions), ``V`` directions ``(n_C, K)``,
-sorted projections ``(K, N)``, hypercolumns ``(P, D)``. Sums accumulate in float32 (float64 for
-float64 inputs, for gradcheck). This module sits in the layer of ``costs`` and imports only torch
-(and numpy, which sorts faster on the CPU).
+sorted projections ``(K, N)``, hypercolumns ``(P, D)``, means ``(n_C,)``, covariances ``(n_C, n_C)``.
+Sums accumulate in float32 (float64 for float64 inputs, for gradcheck). This module sits in the
+layer of ``costs`` and imports only torch (and numpy, which sorts faster on the CPU).
 """
 
 from __future__ import annotations
@@ -203,3 +204,42 @@ def grid_points(w: Tensor, n: int, generator: torch.Generator) -> tuple[Tensor, 
     y, x = cells // g_W, cells % g_W
     xy = torch.stack([(x + 0.5) / g_W * 2 - 1, (y + 0.5) / g_H * 2 - 1], dim=1).to(w.device, torch.float32)
     return xy, w.reshape(-1)[cells.to(w.device)]
+
+
+def moment_cost(mu_G: Tensor, Sigma_G: Tensor, mu_S: Tensor, Sigma_S: Tensor) -> Tensor:
+    """Moment matching of one layer (STROTSS's ``ℓ_m``), on the Gram cost's scale:
+    ``J = (‖μ_G μ_Gᵀ − μ_S μ_Sᵀ‖_F² + ‖Σ_G − Σ_S‖_F²) / (4·n_C²)``.
+
+    mu_G, mu_S: mean feature vectors ``(n_C,)``; Sigma_G, Sigma_S: covariances ``(n_C, n_C)``
+    (``costs.mean_cov``). The per-position Gram is ``G/N = Σ + μμᵀ``, so this is ``costs.gram_cost``
+    of ``G/N`` with its two parts compared apart (their cross term dropped): absolute, not relative
+    to the style's size, and neither part can stand in for the other. Zero iff both moments agree.
+    """
+    n_C = mu_G.shape[-1]
+    mu_G, mu_S = _acc(mu_G), _acc(mu_S).to(mu_G.device)
+    d_mu = torch.outer(mu_G, mu_G) - torch.outer(mu_S, mu_S)
+    d_Sigma = _acc(Sigma_G) - _acc(Sigma_S).to(mu_G.device)
+    return ((d_mu**2).sum() + (d_Sigma**2).sum()) / (4 * n_C**2)
+
+
+def mixture_moments(moments: Sequence[tuple[Tensor, Tensor]], weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Mean ``(n_C,)`` and covariance ``(n_C, n_C)`` of a mixture of distributions with means and
+    covariances ``moments`` and weights ``weights`` (summing to 1):
+    ``μ = Σ_i w_i μ_i``, ``Σ = Σ_i w_i (Σ_i + μ_i μ_iᵀ) − μ μᵀ``. Its ``Σ + μμᵀ`` is the blend of the
+    styles' per-position Grams, as gram blends them."""
+    mu = sum(w * m for (m, _), w in zip(moments, weights, strict=True))
+    second = sum(w * (S + torch.outer(m, m)) for (m, S), w in zip(moments, weights, strict=True))
+    assert isinstance(mu, Tensor) and isinstance(second, Tensor)
+    return mu, second - torch.outer(mu, mu)
+
+
+def palette_cost(x: Tensor, V: Tensor, S: Tensor, u_S: Tensor | None, w: Tensor | None = None) -> Tensor:
+    """Palette cost (STROTSS's colour term, as a sliced Wasserstein distance): how far the picture's
+    colours lie from the painting's colour distribution,
+    ``J = 1/(K·Σw) · Σ_k Σ_i w_(i) · (sort(V_kᵀx)_i − Q_S,k(u_i))²``: ``swd_cost`` of the pixels.
+
+    x: the picture ``(1, 3, H, W)`` in [0, 1]; V: colour directions ``(3, K)``; S, u_S: the painting's
+    pixels ``(3, M)`` projected on V and sorted, with their levels (``sorted_projections``); w: each
+    pixel's weight ``(H·W,)`` (a region's mask; None: all 1). A mean, in squared units of the [0, 1] range.
+    """
+    return swd_cost(x.reshape(x.shape[-3], -1), V, S, u_S, w)
