@@ -220,3 +220,10 @@ def test_palette_cost_compares_colour_distributions_whatever_the_places():
     assert palette(red_blue, t([[0.1, 1.1], [0.1, 0.1], [1.1, 0.1]])) == pytest.approx(0.01)
     # A masked-out pixel takes no part: the red one alone against a red painting.
     assert palette(red_blue, t([[1], [0], [0]]), w=t([1, 0])) == 0
+
+
+def test_nearest_in_bfloat16_finds_the_same_neighbours_where_they_are_clear():
+    torch.manual_seed(0)
+    S = sc.hypercolumn([torch.randn(50, 8)], [1.0])
+    G = sc.hypercolumn([S[torch.arange(49, -1, -1)] + 0.01 * torch.randn(50, 8)], [1.0])
+    assert sc.nearest(G, S, dtype=torch.bfloat16).tolist() == list(range(49, -1, -1))

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from brushwork import Config, ConfigError, images, nn_style, stylize_iter
+from brushwork import Config, ConfigError, costs, images, nn_style, stylize_iter
 from brushwork.config import NN_TERMS, STYLE_WEIGHTS
 from brushwork.network import network
 from brushwork.objective import Objective, StyleTargets
@@ -147,3 +147,15 @@ def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
         assert Config(style_loss=loss, style_weight=3.0).beta == 3.0
     with pytest.raises(ConfigError, match="--style-loss must be one of"):
         Config(style_loss="sinkhorn")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_nn_moments_are_the_mean_and_covariance_with_or_without_a_mask(dtype):
+    torch.manual_seed(0)
+    a = torch.rand(1, 6, 10, 12, dtype=torch.float64)
+    m = torch.rand(1, 1, 10, 12, dtype=torch.float64)
+    for mask in (None, m):
+        mu, Sigma = nn_style.moments(a.to(dtype), None if mask is None else mask.to(dtype))
+        ref = costs.mean_cov(a.to(dtype).double(), None if mask is None else mask.to(dtype).double())
+        tol = 1e-12 if dtype == torch.float64 else 1e-2  # bfloat16 activations: its products' rounding
+        torch.testing.assert_close((mu.double(), Sigma.double()), ref, rtol=tol, atol=tol)

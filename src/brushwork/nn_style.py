@@ -39,6 +39,23 @@ PALETTE_PIXELS = 65536  # a painting's pixels kept for the palette (a fixed rand
 PALETTE_DIRECTIONS = 8  # colour directions per evaluation (three dimensions: a few suffice)
 
 
+def moments(a: Tensor, m: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """Mean ``μ`` ``(n_C,)`` and covariance ``Σ`` ``(n_C, n_C)`` of activations ``a`` ``(1, n_C, n_H, n_W)``
+    over positions weighted by a mask ``m`` ``(1, 1, n_H, n_W)`` (None: all 1), as ``costs.mean_cov``:
+    ``μ = Σ_i m_i a_i / Σ_i m_i``, ``Σ = Σ_i m_i a_i a_iᵀ / Σ_i m_i − μ μᵀ``, the second moment a Gram
+    product of ``a·√m`` (``costs.gram_matrix``: bfloat16 activations multiply as they are, with no
+    float32 copy; ~5× faster than ``mean_cov`` at 512 px)."""
+    acc = torch.float64 if a.dtype == torch.float64 else torch.float32
+    if m is None:
+        n: float | Tensor = a.shape[-2] * a.shape[-1]
+        mu = a.sum(dim=(0, 2, 3), dtype=acc) / n
+    else:
+        n, root = m.to(acc).sum().clamp(min=1e-8), m.sqrt().to(a.dtype)
+        a = a * root  # Σ m a aᵀ = Σ (√m·a)(√m·a)ᵀ
+        mu = (a * root).sum(dim=(0, 2, 3), dtype=acc) / n
+    return mu, costs.gram_matrix(costs.unroll(a))[0] / n - torch.outer(mu, mu)
+
+
 @dataclass
 class NNTarget:
     """One region's nn targets (see the module docstring)."""
@@ -61,7 +78,7 @@ def statistics(acts: dict[str, Tensor], image: Tensor, gen: torch.Generator) -> 
     keep = torch.randperm(pixels.shape[1], generator=gen)[:PALETTE_PIXELS].sort().values
     return {
         "points": {layer: style_costs.sample_at(a, xy).float() for layer, a in acts.items()},
-        "moments": {layer: costs.mean_cov(a) for layer, a in acts.items()},
+        "moments": {layer: moments(a) for layer, a in acts.items()},
         "pixels": pixels[:, keep.to(pixels.device)].float(),
     }
 
@@ -128,12 +145,14 @@ class NNCost:
             return x.new_zeros((), dtype=torch.float32)
         parts = [style_costs.sample_at(acts[l], xy) - r.target.centers[l] for l in self.layers]
         F_G = style_costs.hypercolumn(parts, self.lam)
-        return sum((b * style_costs.nn_cost(F_G, F_s, w) for F_s, b in F_S), x.new_zeros((), dtype=torch.float32))
+        search = torch.bfloat16 if acts[self.layers[0]].dtype == torch.bfloat16 else None  # natively bf16
+        zero = x.new_zeros((), dtype=torch.float32)
+        return sum((b * style_costs.nn_cost(F_G, F_s, w, search) for F_s, b in F_S), zero)
 
     def _moments(self, r: Region, acts: dict[str, Tensor]) -> Tensor:
         J = []
         for layer, lam in zip(self.layers, self.lam, strict=True):
-            mu_G, Sigma_G = costs.mean_cov(acts[layer], r.masks[layer])
+            mu_G, Sigma_G = moments(acts[layer], r.masks[layer])
             J.append(lam * style_costs.moment_cost(mu_G, Sigma_G, *r.target.moments[layer]))
         return torch.stack(J).sum() / sum(self.lam)
 
