@@ -3,10 +3,15 @@ with each style loss at its defaults, and score the outputs with brushwork.quali
 style_dist, swd_dist, color_dist; lower is better).
 
     python benchmarks/quality.py [--size 512] [--device auto] [--set iterations=200 ...]
-                                 [--style-losses gram,w2,swd,nn] [--pairs N]
+                                 [--style-losses gram,w2,swd,nn] [--pairs N] [--resume]
+                                 [--save DIR [--sheet FILE.jpg]]
     python benchmarks/quality.py --score OUT.png --content PHOTO --style PAINTING
 
-Prints a table and writes it to benchmarks/results/quality-<device>.md.
+Prints a table and writes it to benchmarks/results/quality-<device>.md after each pair. --resume
+keeps the rows of that file's table (if its settings are the same) and paints only what it lacks,
+so a long run can go in chunks: --pairs 2 --resume after --pairs 1 paints the second pair alone.
+--sheet puts the pictures saved in --save side by side, a row per pair of --sheet-pairs and a
+column per style loss, each captioned with its time (README, "Style losses").
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from _common import ROOT, parser, sync, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
+from brushwork.network import network  # noqa: E402
 from brushwork.presets import load_preset  # noqa: E402
 
 
@@ -54,6 +60,14 @@ def main(argv=None) -> int:
     p.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results")
     p.add_argument("--style-losses", default="gram,w2,swd,nn", help="style losses to paint with, each at its defaults")
     p.add_argument("--pairs", type=int, default=None, help="only the first N (photo, painting) pairs")
+    p.add_argument("--resume", action="store_true", help="keep the rows of the earlier table; paint what it lacks")
+    p.add_argument("--sheet", type=Path, default=None, help="a side-by-side JPEG of the pictures in --save")
+    p.add_argument(
+        "--sheet-pairs",
+        default="tubingen/starry_night,astronaut/the_scream,tubingen/shipwreck",
+        help="the sheet's rows: photo/painting (file stems), comma-separated",
+    )
+    p.add_argument("--sheet-tile", type=int, default=384, help="longest side of each picture on the sheet")
     args = p.parse_args(argv)
     device = str(resolve(args.device))
     if args.score:
@@ -62,43 +76,97 @@ def main(argv=None) -> int:
     base = load_preset(args.preset) if args.preset else Config()
     config = dataclasses.replace(base, size=args.size, device=device, **parse_set(args.set))
     photos, paintings = test_images(*[args.images] if args.images else [])
-    pairs = [(photo, painting) for photo in photos for painting in paintings][: args.pairs]
-    rows = [
-        "| photo | painting | style loss | content_dist | style_dist | swd_dist | color_dist | wall s |",
-        "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
-    ]
-    print(rows[0], rows[1], sep="\n", flush=True)
-    for photo, painting in pairs:
-        for loss in args.style_losses.split(","):
+    every = [(photo, painting) for photo in photos for painting in paintings]
+    losses = args.style_losses.split(",")
+    changed = {k: v for k, v in dataclasses.asdict(config).items() if v != getattr(Config(), k)}
+    settings = f"Settings changed from the defaults: `{json.dumps(changed, sort_keys=True)}`"
+    out = args.results / f"quality-{device.split(':')[0]}.md"
+    done = _earlier(out, settings) if args.resume else {}
+    print(HEAD[0], HEAD[1], *done.values(), sep="\n", flush=True)
+    network(config, resolve(device))  # loaded before the clock starts: the first picture pays no more
+    for photo, painting in every[: args.pairs]:
+        for loss in losses:
+            key = (photo.name, painting.name, loss)
+            if key in done and (not args.save or (args.save / _file(photo, painting, loss)).is_file()):
+                continue  # (with --save, a picture not saved before is painted again)
             start = time.perf_counter()
             result = stylize(photo, [painting], config.replace(style_loss=loss))
             sync(device)
             wall = time.perf_counter() - start
             got = scores(result.image, photo, painting, device)
-            rows.append(_row(photo.name, painting.name, loss, got, f"{wall:.1f}"))
-            print(rows[-1], flush=True)
+            done[key] = _row(photo.name, painting.name, loss, got, f"{wall:.1f}")
+            print(done[key], flush=True)
             if args.save:
                 args.save.mkdir(parents=True, exist_ok=True)
-                result.save(args.save / f"{photo.stem}_{painting.stem}_{loss}.png")
-        photo_itself = images.resize(images.load(photo), tuple(result.image.shape[-2:]))
-        got = scores(photo_itself, photo, painting, device)
-        rows.append(_row(f"({photo.name} itself)", painting.name, "—", got, ""))
-        print(rows[-1], flush=True)
-    changed = {k: v for k, v in dataclasses.asdict(config).items() if v != getattr(Config(), k)}
-    betas = ", ".join(f"{k} {config.replace(style_loss=k).beta:g}" for k in args.style_losses.split(","))
-    write_results(
-        args.results,
-        "quality",
-        device,
-        "Quality benchmark",
-        [
-            f"Settings changed from the defaults: `{json.dumps(changed, sort_keys=True)}`; "
-            f"each style loss with β {betas}.",
-            "",
-            *rows,
-        ],
-    )
+                result.save(args.save / _file(photo, painting, loss))
+        itself = (f"({photo.name} itself)", painting.name, "—")
+        if itself not in done:
+            photo_t = images.load(photo)
+            got = scores(images.resize(photo_t, images.fit(config.size, *photo_t.shape[-2:])), photo, painting, device)
+            done[itself] = _row(*itself, got, "")
+            print(done[itself], flush=True)
+        order = [(p.name, q.name, x) for p, q in every for x in losses] + [
+            (f"({p.name} itself)", q.name, "—") for p, q in every
+        ]
+        rows = sorted((done[k] for k in order if k in done), key=lambda r: _rank(r, every, losses))
+        betas = ", ".join(f"{k} {config.replace(style_loss=k).beta:g}" for k in losses)
+        lines = [f"{settings}; each style loss with β {betas}.", "", *HEAD, *rows]
+        write_results(args.results, "quality", device, "Quality benchmark", lines)
+    if args.sheet:
+        sheet(args.save, args.sheet, [tuple(p.split("/")) for p in args.sheet_pairs.split(",")], losses, done, args)
     return 0
+
+
+HEAD = [
+    "| photo | painting | style loss | content_dist | style_dist | swd_dist | color_dist | wall s |",
+    "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |",
+]
+
+
+def _rank(row: str, every: list, losses: list[str]) -> tuple[int, int]:
+    """Where a row goes: by pair, the style losses in their order, then the photo itself."""
+    photo, painting, loss = (c.strip() for c in row.split("|")[1:4])
+    pair = next(i for i, (p, q) in enumerate(every) if photo in (p.name, f"({p.name} itself)") and q.name == painting)
+    return pair, losses.index(loss) if loss in losses else len(losses)
+
+
+def _file(photo: Path, painting: Path, loss: str) -> str:
+    return f"{photo.stem}_{painting.stem}_{loss}.png"
+
+
+def _earlier(path: Path, settings: str) -> dict[tuple[str, str, str], str]:
+    """The rows of an earlier table at ``path`` made with the same settings, by (photo, painting, loss)."""
+    text = path.read_text() if path.is_file() else ""
+    if settings + ";" not in text:
+        return {}
+    rows = [line for line in text.splitlines() if line.startswith("| ") and line.count("|") == 9]
+    keyed = {tuple(c.strip() for c in row.split("|")[1:4]): row for row in rows}
+    return {k: row for k, row in keyed.items() if k[0] not in ("photo", "---")}  # not the head
+
+
+def sheet(folder: Path, out: Path, shown: list, losses: list[str], done: dict, args) -> None:
+    """``out``: a row per (photo, painting) of ``shown`` and a column per style loss, the pictures
+    saved in ``folder`` at most ``args.sheet_tile`` px a side, each captioned with its time."""
+    from PIL import Image, ImageDraw
+
+    tile, pad = args.sheet_tile, 22
+    pics = {
+        (p, q, loss): Image.open(folder / f"{p}_{q}_{loss}.png").convert("RGB") for p, q in shown for loss in losses
+    }
+    for im in pics.values():
+        im.thumbnail((tile, tile))
+    w, h = max(im.width for im in pics.values()), max(im.height for im in pics.values())
+    board = Image.new("RGB", (len(losses) * w, len(shown) * (h + pad)), "white")
+    draw = ImageDraw.Draw(board)
+    for i, (p, q) in enumerate(shown):
+        for j, loss in enumerate(losses):
+            board.paste(pics[p, q, loss], (j * w, i * (h + pad) + pad))
+            key = next(k for k in done if k[2] == loss and Path(k[0]).stem == p and Path(k[1]).stem == q)
+            seconds = float(done[key].rstrip(" |").rsplit("|", 1)[1])
+            draw.text((j * w + 4, i * (h + pad) + 5), f"{p} x {q}: {loss}, {seconds:.0f} s", fill="black")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    board.save(out, quality=82, optimize=True)
+    print(f"sheet written to {out} ({out.stat().st_size // 1024} KB)")
 
 
 def scores(out, photo, painting, device: str) -> dict[str, float]:

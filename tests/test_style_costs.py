@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from brushwork import costs
 from brushwork import style_costs as sc
 
 
@@ -170,3 +171,59 @@ def test_quantile_at_equal_weights_without_search_is_the_general_one(N, M):
     s = torch.randn(3, M).sort(-1).values
     general = sc.quantile_at(s, sc.levels(torch.ones(3, M)), sc.levels(torch.ones(3, N)))
     torch.testing.assert_close(sc.quantile_at(s, None, None, N), general)
+
+
+def test_moment_cost_by_hand():
+    I2, zero = torch.eye(2, dtype=torch.float64), t([0, 0])
+    # Only the means differ: μ_Gμ_Gᵀ = [[1, 0], [0, 0]], ‖·‖² = 1, over 4·n_C² = 16.
+    assert sc.moment_cost(t([1, 0]), I2, zero, I2).item() == pytest.approx(1 / 16)
+    # Only the covariances: Σ_G − Σ_S = [[1, 0], [0, 0]].
+    assert sc.moment_cost(zero, t([[2, 0], [0, 1]]), zero, I2).item() == pytest.approx(1 / 16)
+    # Both: μμᵀ = [[1, 1], [1, 1]] (4) and Σ_G − Σ_S = [[0, 1], [1, 0]] (2): 6/16.
+    assert sc.moment_cost(t([1, 1]), t([[1, 1], [1, 1]]), zero, I2).item() == pytest.approx(6 / 16)
+    assert sc.moment_cost(t([1, 1]), I2, t([1, 1]), I2).item() == 0
+
+
+def test_moment_cost_is_the_gram_cost_when_one_moment_agrees_and_gradchecks():
+    torch.manual_seed(0)
+    a_S, a_G = torch.rand(1, 3, 4, 5, dtype=torch.float64), torch.rand(1, 3, 4, 5, dtype=torch.float64)
+    (mu_S, Sigma_S), (_, Sigma_G) = costs.mean_cov(a_S), costs.mean_cov(a_G)
+    # Same means: the per-position Grams G/N = Σ + μμᵀ differ by Σ_G − Σ_S alone.
+    gram = costs.gram_cost(Sigma_S + torch.outer(mu_S, mu_S), Sigma_G + torch.outer(mu_S, mu_S), 3, 1)
+    assert sc.moment_cost(mu_S, Sigma_G, mu_S, Sigma_S).item() == pytest.approx(gram.item())
+    a = a_G.clone().requires_grad_()
+    assert torch.autograd.gradcheck(lambda a: sc.moment_cost(*costs.mean_cov(a), mu_S, Sigma_S), (a,))
+
+
+def test_mixture_moments_are_those_of_the_pooled_samples():
+    # {0} with weight 3/4 and {2} with weight 1/4: mean 1/2, E[x²] = 1, variance 1 − 1/4.
+    mu, Sigma = sc.mixture_moments([(t([0]), t([[0]])), (t([2]), t([[0]]))], [0.75, 0.25])
+    assert (mu.item(), Sigma.item()) == (0.5, 0.75)
+    # Two sets of 2-D samples, weighted by their counts: the moments of the pooled set.
+    torch.manual_seed(1)
+    A, B = torch.rand(1, 2, 1, 3, dtype=torch.float64), torch.rand(1, 2, 1, 6, dtype=torch.float64)
+    mu, Sigma = sc.mixture_moments([costs.mean_cov(A), costs.mean_cov(B)], [1 / 3, 2 / 3])
+    mu_AB, Sigma_AB = costs.mean_cov(torch.cat([A, B], -1))
+    torch.testing.assert_close((mu, Sigma), (mu_AB, Sigma_AB))
+
+
+def test_palette_cost_compares_colour_distributions_whatever_the_places():
+    red_blue = t([[[[1, 0]], [[0, 0]], [[0, 1]]]])  # (1, 3, 1, 2): a red and a blue pixel
+    V = torch.eye(3, dtype=torch.float64)  # each channel on its own
+
+    def palette(x, painting, w=None):
+        S, u_S = sc.sorted_projections(painting, V)
+        return sc.palette_cost(x, V, S, u_S, w).item()
+
+    assert palette(red_blue, t([[0, 1], [0, 0], [1, 0]])) == 0  # the same two colours, swapped
+    # Every level 0.1 higher in the painting: each of the 3 × 2 sorted pairs differs by 0.1.
+    assert palette(red_blue, t([[0.1, 1.1], [0.1, 0.1], [1.1, 0.1]])) == pytest.approx(0.01)
+    # A masked-out pixel takes no part: the red one alone against a red painting.
+    assert palette(red_blue, t([[1], [0], [0]]), w=t([1, 0])) == 0
+
+
+def test_nearest_in_bfloat16_finds_the_same_neighbours_where_they_are_clear():
+    torch.manual_seed(0)
+    S = sc.hypercolumn([torch.randn(50, 8)], [1.0])
+    G = sc.hypercolumn([S[torch.arange(49, -1, -1)] + 0.01 * torch.randn(50, 8)], [1.0])
+    assert sc.nearest(G, S, dtype=torch.bfloat16).tolist() == list(range(49, -1, -1))

@@ -3,9 +3,8 @@
 import pytest
 import torch
 
-from brushwork import Config, ConfigError, images, stylize_iter
-from brushwork import objective as objective_module
-from brushwork.config import STYLE_WEIGHTS
+from brushwork import Config, ConfigError, costs, images, nn_style, stylize_iter
+from brushwork.config import NN_TERMS, STYLE_WEIGHTS
 from brushwork.network import network
 from brushwork.objective import Objective, StyleTargets
 
@@ -40,7 +39,7 @@ def test_the_style_itself_costs_nothing_and_the_photo_does(pictures, loss):
 @pytest.mark.parametrize("loss", ["swd", "nn"])
 def test_draws_are_new_each_step_and_repeat_with_the_seed(pictures, loss, monkeypatch):
     photo, style = pictures
-    monkeypatch.setattr(objective_module, "NN_POSITIONS", 50)  # fewer than the 12×16 grid: nn draws too
+    monkeypatch.setattr(nn_style, "NN_POSITIONS", 50)  # fewer than the 12×16 grid: nn draws too
     first, again = objective(loss, photo, [style]), objective(loss, photo, [style])
     a = [style_of(first, photo) for _ in range(2)]
     assert a == [style_of(again, photo) for _ in range(2)]  # bit for bit
@@ -88,6 +87,59 @@ def test_tiles_refuse_the_distribution_losses_in_one_line(tubingen, starry, loss
         next(stylize_iter(tubingen, [starry], Config(size=160, iterations=1, tile_size=128, style_loss=loss)))
 
 
+def nn_terms(obj_of, x, monkeypatch) -> dict[str, float]:
+    """Each nn term's cost alone (weight 1, the others 0), each from a fresh objective (same draws)."""
+    out = {}
+    for term in NN_TERMS:
+        with monkeypatch.context() as m:
+            for other in NN_TERMS:
+                m.setitem(NN_TERMS, other, float(other == term))
+            out[term] = style_of(obj_of(), x) / Config(style_loss="nn").beta
+    return out
+
+
+def test_nn_adds_its_three_terms_with_their_weights(pictures, monkeypatch):
+    photo, style = pictures
+    alone = nn_terms(lambda: objective("nn", photo, [style]), photo, monkeypatch)
+    assert all(v > 0 for v in alone.values()), alone
+    together = style_of(objective("nn", photo, [style]), photo) / Config(style_loss="nn").beta
+    assert together == pytest.approx(sum(NN_TERMS[k] * alone[k] for k in NN_TERMS), rel=1e-5)
+
+
+def test_nn_palette_sees_colours_not_places(pictures, monkeypatch):
+    photo, style = pictures
+    shuffled = style.flatten(2)[..., torch.randperm(SIZE[0] * SIZE[1], generator=torch.Generator().manual_seed(0))]
+    shuffled = shuffled.reshape_as(style)
+    got = nn_terms(lambda: objective("nn", photo, [style]), shuffled, monkeypatch)
+    assert got["palette"] == pytest.approx(0, abs=1e-9)  # the painting's own colours, elsewhere
+    assert got["neighbour"] > 0.05 and got["moment"] > 0.05  # but not its features
+    assert nn_terms(lambda: objective("nn", photo, [style]), photo, monkeypatch)["palette"] > 1e-3
+
+
+def test_a_layer_nn_weighs_zero_takes_no_part():
+    torch.manual_seed(0)
+    acts = {l: torch.rand(1, 4, 8, 8) for l in ("relu1_1", "relu5_1")}
+    stats = nn_style.statistics(acts, torch.rand(1, 3, 32, 32), torch.Generator().manual_seed(0))
+    target = nn_style.blend([stats], [1.0], list(acts))
+    region = nn_style.Region(target, None, {l: None for l in acts})
+    cost = nn_style.NNCost([region], {"relu1_1": 1.0, "relu5_1": 0.0})
+    x = torch.rand(1, 3, 32, 32)
+    other = {**acts, "relu5_1": torch.rand(1, 4, 8, 8)}
+    J = cost(acts, x, torch.Generator().manual_seed(1))
+    assert J > 0 and J == cost(other, x, torch.Generator().manual_seed(1))
+    both = nn_style.NNCost([region], {"relu1_1": 0.5, "relu5_1": 0.5})
+    assert both(acts, x, torch.Generator().manual_seed(1)) != both(other, x, torch.Generator().manual_seed(1))
+
+
+def test_nn_leaves_relu5_1_out_unless_told_and_the_others_weigh_equally():
+    quarter = dict.fromkeys(("relu1_1", "relu2_1", "relu3_1", "relu4_1"), 0.25)
+    assert Config(style_loss="nn").lambdas == {**quarter, "relu5_1": 0}
+    assert Config(style_loss="gram").lambdas["relu5_1"] == 0.2
+    given = Config(style_loss="nn", style_layer_weights=(1, 1, 1, 1, 4))
+    assert given.lambdas["relu5_1"] == 0.5
+    assert Config(style_loss="nn", style_layers=("relu5_1",)).lambdas == {"relu5_1": 1.0}  # not all left out
+
+
 def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
     assert set(STYLE_WEIGHTS) == {"gram", "w2", "swd", "nn"}
     for loss, beta in STYLE_WEIGHTS.items():
@@ -95,3 +147,15 @@ def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
         assert Config(style_loss=loss, style_weight=3.0).beta == 3.0
     with pytest.raises(ConfigError, match="--style-loss must be one of"):
         Config(style_loss="sinkhorn")
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_nn_moments_are_the_mean_and_covariance_with_or_without_a_mask(dtype):
+    torch.manual_seed(0)
+    a = torch.rand(1, 6, 10, 12, dtype=torch.float64)
+    m = torch.rand(1, 1, 10, 12, dtype=torch.float64)
+    for mask in (None, m):
+        mu, Sigma = nn_style.moments(a.to(dtype), None if mask is None else mask.to(dtype))
+        ref = costs.mean_cov(a.to(dtype).double(), None if mask is None else mask.to(dtype).double())
+        tol = 1e-12 if dtype == torch.float64 else 1e-2  # bfloat16 activations: its products' rounding
+        torch.testing.assert_close((mu.double(), Sigma.double()), ref, rtol=tol, atol=tol)

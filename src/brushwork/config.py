@@ -17,13 +17,15 @@ from .options import ConfigError, check, option, show
 MAX_SIDE = 65536  # pixels a side: far beyond any memory, and what image sizes are checked against
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # the network's arithmetic (devices.resolve_precision)
 _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
-# Each style loss's default β (``Config.beta``): the losses differ in size, so one β would paint
-# with one and barely touch the picture with another. Chosen so that each, at its default,
-# moves the photo about as far as gram's β = 10 does (README, "Style losses").
 # The fewest steps a scale between the first and the last takes above 512 px (``Config.steps``): at
 # 1024 px 25 steps at 512 px scored within 1 % of 50 (schedule-study-cpu.md, 1024 px).
 MIN_COARSE = 25
-STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 10.0}
+# Each style loss's default β (``Config.beta``), λ_l when --style-layer-weights is not given (a layer
+# not named weighs 1) and nn's three terms (nn_style.py); chosen on the shared pairs so that each loss
+# moves the photo about as far as gram's β = 10 does (README, "Style losses").
+STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 4.0}
+STYLE_LAYER_WEIGHTS: dict[str, dict[str, float]] = {"nn": {"relu5_1": 0.0}}
+NN_TERMS = {"neighbour": 0.1, "moment": 4.0, "palette": 0.5}
 
 
 @dataclass(frozen=True)
@@ -89,9 +91,9 @@ class Config:
     content_layer: str = option("relu4_2", "content layer")
     # Layers whose Gram matrices carry the style.
     style_layers: tuple[str, ...] = option(("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"), "style layers")
-    # λ_l per style layer (normalized to sum 1); None weights them equally.
+    # λ_l per style layer (normalized to sum 1); None: equal, but as STYLE_LAYER_WEIGHTS says.
     style_layer_weights: tuple[float, ...] | None = option(
-        None, "weight λ_l of each style layer (default: equal)", ge=0
+        None, "weight λ_l of each style layer (default: equal; nn leaves relu5_1 out)", ge=0
     )
     # α: weight of the content cost.
     content_weight: float = option(1.0, "content weight α", ge=0)
@@ -242,7 +244,11 @@ class Config:
     @property
     def lambdas(self) -> dict[str, float]:
         """Style layer -> λ_l, normalized to sum 1."""
-        w = self.style_layer_weights or (1.0,) * len(self.style_layers)
+        w = self.style_layer_weights
+        if w is None:
+            table = STYLE_LAYER_WEIGHTS.get(self.style_loss, {})
+            w = tuple(table.get(layer, 1.0) for layer in self.style_layers)
+            w = w if sum(w) > 0 else (1.0,) * len(self.style_layers)  # only layers the table leaves out
         return {layer: x / sum(w) for layer, x in zip(self.style_layers, w, strict=True)}
 
     def blend(self, n_styles: int) -> list[float]:

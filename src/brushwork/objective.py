@@ -7,12 +7,11 @@ every style has one. Without masks there is one region, everywhere, and the cost
 notes' formulas.
 
 The other statistics (``--style-loss``): w2 (mean and covariance), swd (the features themselves,
-projected on new random directions at each evaluation) and nn (hypercolumns at sampled points,
-their nearest style neighbours found again at each evaluation). Several styles of a region blend
-as a mixture for swd (each style's positions weighted by its blend weight: the target is one
-distribution) and as a weighted sum of costs for nn (a pooled set would make the weights nearly
-meaningless: the nearest neighbour comes from whichever style is closest). A masked region counts
-in proportion to its area, as the Gram cost does.
+projected on new random directions at each evaluation) and nn (``nn_style``: hypercolumns at sampled
+points pulled to their nearest style neighbours, found again at each evaluation, beside each layer's
+moments and the pixels' palette). Several styles of a region blend as a mixture for swd (each
+style's positions weighted by its blend weight: the target is one distribution). A masked region
+counts in proportion to its area, as the Gram cost does.
 """
 
 from __future__ import annotations
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from . import costs, style_costs
+from . import costs, nn_style, style_costs
 from .config import Config
 from .layers import downsampling
 from .vgg import VGG19Features
@@ -54,8 +53,7 @@ class _Region:
     gram: dict[str, Tensor] = field(default_factory=dict)  # per-position Gram Ĝ = G / (n_H·n_W)
     w2: dict[str, tuple[Tensor, Tensor]] = field(default_factory=dict)  # (μ, Σ^½)
     swd: dict[str, tuple[Tensor, Tensor | None]] = field(default_factory=dict)  # (A_S (n_C, M), weights or None)
-    nn: list[tuple[list[Tensor], float]] = field(default_factory=list)  # (centred parts per layer, weight)
-    centers: dict[str, Tensor] = field(default_factory=dict)  # nn: the styles' mean feature per layer
+    nn: nn_style.NNTarget | None = None
 
 
 def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor]) -> list[tuple[Tensor | None, list]]:
@@ -77,26 +75,19 @@ def regions_for(n_styles: int, blend: Sequence[float], masks: dict[int, Tensor])
 
 
 SWD_STYLE_POSITIONS = 65536  # a style's positions kept per layer for swd (sorting cost per step)
-NN_STRIDE = 4  # nn's hypercolumns are taken on a grid of 1/4 of the picture's side (relu3_1's)
-NN_STYLE_POSITIONS = 4096  # style hypercolumns kept per style, per scale
-NN_POSITIONS = 4096  # output hypercolumns pulled per evaluation: memory and time stay bounded
 
 
-def _statistics(acts: dict[str, Tensor], style_loss: str, hw: tuple[int, int]) -> dict:
+def _statistics(acts: dict[str, Tensor], style_loss: str, image: Tensor) -> dict:
     """A style picture's statistic at each layer: its Gram matrix, its (mean, covariance), its
-    features (swd; at most SWD_STYLE_POSITIONS, a fixed random subset) or its features at sampled
-    points (nn). Fixed seeds: targets depend on the pictures alone, so ``cache`` may reuse them."""
+    features (swd; at most SWD_STYLE_POSITIONS, a fixed random subset) or nn's (``nn_style``).
+    Fixed seeds: targets depend on the pictures alone, so ``cache`` may reuse them."""
     gen = torch.Generator().manual_seed(0)
     if style_loss == "gram":
         return {layer: costs.style_target(a, 1, 1) for layer, a in acts.items()}
     if style_loss == "swd":
         return {layer: _subsample(costs.unroll(a)[0], gen) for layer, a in acts.items()}
     if style_loss == "nn":
-        some = next(iter(acts.values()))
-        xy, _ = style_costs.grid_points(
-            some.new_ones(hw[0] // NN_STRIDE, hw[1] // NN_STRIDE, dtype=torch.float32), NN_STYLE_POSITIONS, gen
-        )
-        return {layer: style_costs.sample_at(a, xy).float() for layer, a in acts.items()}
+        return nn_style.statistics(acts, image, gen)
     return {layer: costs.mean_cov(a) for layer, a in acts.items()}
 
 
@@ -108,6 +99,9 @@ def _subsample(A: Tensor, gen: torch.Generator) -> Tensor:
 def _blend_into(region: _Region, loss: str, layers: Sequence[str], statistics: list[dict], members: list) -> None:
     """A region's targets from its styles' statistics and blend weights (see the module docstring)."""
     members = [(i, w) for i, w in members if w > 0]
+    if loss == "nn":
+        region.nn = nn_style.blend([statistics[i] for i, _ in members], [w for _, w in members], layers)
+        return
     for layer in layers:
         stats = [(statistics[i][layer], w) for i, w in members]
         if loss == "gram":
@@ -115,15 +109,11 @@ def _blend_into(region: _Region, loss: str, layers: Sequence[str], statistics: l
         elif loss == "w2":
             mu = sum(w * st[0] for st, w in stats)
             region.w2[layer] = (mu, costs.sqrtm_psd(sum(w * st[1] for st, w in stats)))
-        elif loss == "swd":  # a mixture: each position weighs its style's weight over its count
+        else:  # swd, a mixture: each position weighs its style's weight over its count
             region.swd[layer] = (
                 torch.cat([A for A, _ in stats], 1),
                 None if len(stats) == 1 else torch.cat([A.new_full((A.shape[1],), w / A.shape[1]) for A, w in stats]),
             )
-        else:  # nn: features centred on the styles' mean (NNST centres on the style's mean)
-            region.centers[layer] = sum(w * F_S.mean(0) for F_S, w in stats)
-    if loss == "nn":
-        region.nn = [([statistics[i][l] - region.centers[l] for l in layers], w) for i, w in members]
 
 
 class StyleTargets:
@@ -139,9 +129,7 @@ class StyleTargets:
         masks: dict[int, Tensor] | None = None,
     ):
         with torch.no_grad():  # one style's activations at a time: at 1024 px they take ~0.5 GB
-            statistics = [
-                _statistics(net(s, config.style_layers), config.style_loss, (s.shape[-2], s.shape[-1])) for s in styles
-            ]
+            statistics = [_statistics(net(s, config.style_layers), config.style_loss, s) for s in styles]
         self.regions: list[_Region] = []
         for mask, members in regions_for(len(styles), blend, masks or {}):
             region = _Region(mask=mask)
@@ -158,7 +146,6 @@ class StyleTargets:
                 w2=r.w2,
                 swd=r.swd,
                 nn=r.nn,
-                centers=r.centers,
             )
             for r in self.regions
             if r.mask is None or r.mask.sum() > 0
@@ -192,8 +179,11 @@ class Objective:
         with torch.no_grad():
             self.a_C = net(content, [config.content_layer])[config.content_layer]
         self.regions = targets.at(config.style_layers)
-        lam = [self.lambdas[l] for l in config.style_layers]
-        self.F_S = [[(style_costs.hypercolumn(parts, lam), w) for parts, w in r.nn] for r in self.regions]
+        self.nn = (
+            nn_style.NNCost([nn_style.Region(r.nn, r.mask, r.masks) for r in self.regions if r.nn], self.lambdas)
+            if config.style_loss == "nn"
+            else None
+        )
         self.calls = 0  # evaluations so far: swd's directions and nn's points are new at each
 
     def _generator(self, x: Tensor) -> torch.Generator:
@@ -219,8 +209,8 @@ class Objective:
         gen = self._generator(x)
         if cfg.normalize_gradients:
             acts = {l: _NormalizeGrad.apply(acts[l], cfg.beta * self.lambdas[l]) for l in cfg.style_layers}
-        if cfg.style_loss == "nn":
-            J_style = self._nn_cost(acts, (x.shape[-2], x.shape[-1]), gen)
+        if self.nn is not None:
+            J_style = self.nn(acts, x, gen)
         else:
             J_layers = {}
             for layer in cfg.style_layers:
@@ -251,25 +241,6 @@ class Objective:
         else:
             return gram_region_cost(r, layer, costs.gram_matrix(costs.unroll(masked(a, m))), a.shape[-3], n_H * n_W)
         return J if m is None else J * (m.sum() / (n_H * n_W))
-
-    def _nn_cost(self, acts: dict[str, Tensor], hw: tuple[int, int], gen: torch.Generator) -> Tensor:
-        """Σ over regions of the blend of neural-neighbour costs, at most NN_POSITIONS points each."""
-        layers, lam = self.cfg.style_layers, [self.lambdas[l] for l in self.cfg.style_layers]
-        grid = (hw[0] // NN_STRIDE, hw[1] // NN_STRIDE)
-        J = acts[layers[0]].new_zeros((), dtype=torch.float32)
-        for r, F_S in zip(self.regions, self.F_S, strict=True):
-            m = (
-                acts[layers[0]].new_ones(grid, dtype=torch.float32)
-                if r.mask is None
-                else F.interpolate(r.mask, size=grid, mode="area")[0, 0]
-            )
-            xy, w = style_costs.grid_points(m, NN_POSITIONS, gen)
-            if not len(w):
-                continue
-            F_G = style_costs.hypercolumn([style_costs.sample_at(acts[l], xy) - r.centers[l] for l in layers], lam)
-            J_r = sum(b * style_costs.nn_cost(F_G, F, w) for F, b in F_S)
-            J = J + J_r * (m.sum() / m.numel())
-        return J
 
 
 def _downsample(mask: Tensor, layer: str) -> Tensor:

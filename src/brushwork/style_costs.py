@@ -5,12 +5,13 @@
   each projection's sorted values (its quantile function) are compared with the style's.
 * Neural neighbours (Kolkin et al. 2022, "Neural Neighbor Style Transfer"; STROTSS, Kolkin, Salavon,
   Shakhnarovich, CVPR 2019): each output hypercolumn is pulled toward its nearest style hypercolumn
-  by cosine distance, the neighbours found again at every evaluation.
+  by cosine distance, the neighbours found again at every evaluation; beside it, as STROTSS, each
+  layer's mean and covariance (``moment_cost``) and the pixels' colours (``palette_cost``) are matched.
 
 Shapes: ``A`` unrolled features ``(n_C, N)`` (``N`` positions), ``V`` directions ``(n_C, K)``,
-sorted projections ``(K, N)``, hypercolumns ``(P, D)``. Sums accumulate in float32 (float64 for
-float64 inputs, for gradcheck). This module sits in the layer of ``costs`` and imports only torch
-(and numpy, which sorts faster on the CPU).
+sorted projections ``(K, N)``, hypercolumns ``(P, D)``, means ``(n_C,)``, covariances ``(n_C, n_C)``.
+Sums accumulate in float32 (float64 for float64 inputs, for gradcheck). This module sits in the
+layer of ``costs`` and imports only torch (and numpy, which sorts faster on the CPU).
 """
 
 from __future__ import annotations
@@ -137,21 +138,23 @@ def sample_at(a: Tensor, xy: Tensor) -> Tensor:
     """Features ``a`` ``(1, n_C, n_H, n_W)`` bilinearly sampled at points ``xy`` ``(P, 2)`` given as
     (x, y) in [-1, 1] over the whole picture (``align_corners=False``: the same point at every
     layer's resolution, as STROTSS samples hypercolumns; zero outside). Returns ``(P, n_C)`` in
-    float32. Four gathers of rows of the (positions × channels) matrix, which channels-last
-    activations are without a copy; torch 2.13's CPU ``grid_sample`` reads past bfloat16 inputs
-    (NaN where freed memory held NaN), so it is not used."""
+    float32. One gather of the four corners' rows of the (positions × channels) matrix, which
+    channels-last activations are without a copy (its backward fills one zero matrix, not four);
+    torch 2.13's CPU ``grid_sample`` reads past bfloat16 inputs (NaN where freed memory held NaN),
+    so it is not used."""
     n_C, n_H, n_W = a.shape[-3:]
-    X = a[0].permute(1, 2, 0).reshape(n_H * n_W, n_C)
+    X = a.permute(0, 2, 3, 1).reshape(n_H * n_W, n_C)  # no select: its backward would copy all of a
     ix, iy = ((xy[:, 0] + 1) * n_W - 1) / 2, ((xy[:, 1] + 1) * n_H - 1) / 2  # pixel centres at integers
     x0, y0 = ix.floor(), iy.floor()
     fx, fy = ix - x0, iy - y0
-    out = X.new_zeros((xy.shape[0], n_C), dtype=torch.float32)
+    rows, weights = [], []
     for dx, dy, w in ((0, 0, (1 - fx) * (1 - fy)), (1, 0, fx * (1 - fy)), (0, 1, (1 - fx) * fy), (1, 1, fx * fy)):
         xi, yi = x0 + dx, y0 + dy
         inside = (xi >= 0) & (xi < n_W) & (yi >= 0) & (yi < n_H)
-        rows = (yi.clamp(0, n_H - 1) * n_W + xi.clamp(0, n_W - 1)).long()
-        out = out + X[rows.to(a.device)].float() * (w * inside).to(a.device)[:, None]
-    return out
+        rows.append((yi.clamp(0, n_H - 1) * n_W + xi.clamp(0, n_W - 1)).long())
+        weights.append(w * inside)
+    picked = X[torch.cat(rows).to(a.device)].float() * torch.cat(weights).to(a.device)[:, None]
+    return picked.reshape(4, xy.shape[0], n_C).sum(0)
 
 
 def hypercolumn(parts: Sequence[Tensor], lambdas: Sequence[float]) -> Tensor:
@@ -164,25 +167,29 @@ def hypercolumn(parts: Sequence[Tensor], lambdas: Sequence[float]) -> Tensor:
     )
 
 
-def nearest(F_G: Tensor, F_S: Tensor, chunk: int = 1024) -> Tensor:
+def nearest(F_G: Tensor, F_S: Tensor, chunk: int = 1024, dtype: torch.dtype | None = None) -> Tensor:
     """For each row of ``F_G`` ``(P, D)`` the index of the row of ``F_S`` ``(Q, D)`` with the largest
     dot product (the nearest by cosine distance for unit rows), ``(P,)``. Found without gradient and
-    ``chunk`` rows at a time, so memory stays ``chunk·Q`` whatever P."""
+    ``chunk`` rows at a time, so memory stays ``chunk·Q`` whatever P; in ``dtype`` if given (bfloat16
+    where the hardware multiplies it natively: 3× faster on the CPU, and a neighbour it picks instead
+    lies within bfloat16's rounding, under 1 % in cosine, of the nearest)."""
     with torch.no_grad():
-        F_S = F_S.to(F_G.dtype)
-        return torch.cat([(F_G[i : i + chunk] @ F_S.T).argmax(dim=1) for i in range(0, F_G.shape[0], chunk)])
+        dtype = dtype or F_G.dtype
+        G, S_T = F_G.to(dtype), F_S.to(device=F_G.device, dtype=dtype).T
+        return torch.cat([(G[i : i + chunk] @ S_T).argmax(dim=1) for i in range(0, G.shape[0], chunk)])
 
 
-def nn_cost(F_G: Tensor, F_S: Tensor, w: Tensor | None = None) -> Tensor:
+def nn_cost(F_G: Tensor, F_S: Tensor, w: Tensor | None = None, search: torch.dtype | None = None) -> Tensor:
     """Neural-neighbour cost (NNST 2022 §3, STROTSS's ``ℓ_r`` with the nearest neighbour only):
     ``J = Σ_i w_i·(1 − f_i·s_{nn(i)}) / Σ_i w_i``, ``nn(i) = argmax_j f_i·s_j``.
 
     F_G: output hypercolumns ``(P, D)``, unit rows (``hypercolumn``); F_S: the style's ``(Q, D)``;
-    w: each output position's weight ``(P,)`` (None: all 1). The neighbours are constants of the
-    step: the gradient pulls each f_i toward the s it matched, as in the papers.
+    w: each output position's weight ``(P,)`` (None: all 1); search: the dtype the neighbours are
+    found in (``nearest``). The neighbours are constants of the step: the gradient pulls each f_i
+    toward the s it matched, as in the papers.
     """
     F_G = _acc(F_G)
-    s = _acc(F_S)[nearest(F_G, F_S)]
+    s = _acc(F_S)[nearest(F_G, F_S, dtype=search)]
     d = 1 - (F_G * s).sum(dim=1)
     if w is None:
         return d.mean()
@@ -203,3 +210,42 @@ def grid_points(w: Tensor, n: int, generator: torch.Generator) -> tuple[Tensor, 
     y, x = cells // g_W, cells % g_W
     xy = torch.stack([(x + 0.5) / g_W * 2 - 1, (y + 0.5) / g_H * 2 - 1], dim=1).to(w.device, torch.float32)
     return xy, w.reshape(-1)[cells.to(w.device)]
+
+
+def moment_cost(mu_G: Tensor, Sigma_G: Tensor, mu_S: Tensor, Sigma_S: Tensor) -> Tensor:
+    """Moment matching of one layer (STROTSS's ``ℓ_m``), on the Gram cost's scale:
+    ``J = (‖μ_G μ_Gᵀ − μ_S μ_Sᵀ‖_F² + ‖Σ_G − Σ_S‖_F²) / (4·n_C²)``.
+
+    mu_G, mu_S: mean feature vectors ``(n_C,)``; Sigma_G, Sigma_S: covariances ``(n_C, n_C)``
+    (``costs.mean_cov``). The per-position Gram is ``G/N = Σ + μμᵀ``, so this is ``costs.gram_cost``
+    of ``G/N`` with its two parts compared apart (their cross term dropped): absolute, not relative
+    to the style's size, and neither part can stand in for the other. Zero iff both moments agree.
+    """
+    n_C = mu_G.shape[-1]
+    mu_G, mu_S = _acc(mu_G), _acc(mu_S).to(mu_G.device)
+    d_mu = torch.outer(mu_G, mu_G) - torch.outer(mu_S, mu_S)
+    d_Sigma = _acc(Sigma_G) - _acc(Sigma_S).to(mu_G.device)
+    return ((d_mu**2).sum() + (d_Sigma**2).sum()) / (4 * n_C**2)
+
+
+def mixture_moments(moments: Sequence[tuple[Tensor, Tensor]], weights: Sequence[float]) -> tuple[Tensor, Tensor]:
+    """Mean ``(n_C,)`` and covariance ``(n_C, n_C)`` of a mixture of distributions with means and
+    covariances ``moments`` and weights ``weights`` (summing to 1):
+    ``μ = Σ_i w_i μ_i``, ``Σ = Σ_i w_i (Σ_i + μ_i μ_iᵀ) − μ μᵀ``. Its ``Σ + μμᵀ`` is the blend of the
+    styles' per-position Grams, as gram blends them."""
+    mu = sum(w * m for (m, _), w in zip(moments, weights, strict=True))
+    second = sum(w * (S + torch.outer(m, m)) for (m, S), w in zip(moments, weights, strict=True))
+    assert isinstance(mu, Tensor) and isinstance(second, Tensor)
+    return mu, second - torch.outer(mu, mu)
+
+
+def palette_cost(x: Tensor, V: Tensor, S: Tensor, u_S: Tensor | None, w: Tensor | None = None) -> Tensor:
+    """Palette cost (STROTSS's colour term, as a sliced Wasserstein distance): how far the picture's
+    colours lie from the painting's colour distribution,
+    ``J = 1/(K·Σw) · Σ_k Σ_i w_(i) · (sort(V_kᵀx)_i − Q_S,k(u_i))²``: ``swd_cost`` of the pixels.
+
+    x: the picture ``(1, 3, H, W)`` in [0, 1]; V: colour directions ``(3, K)``; S, u_S: the painting's
+    pixels ``(3, M)`` projected on V and sorted, with their levels (``sorted_projections``); w: each
+    pixel's weight ``(H·W,)`` (a region's mask; None: all 1). A mean, in squared units of the [0, 1] range.
+    """
+    return swd_cost(x.reshape(x.shape[-3], -1), V, S, u_S, w)
