@@ -10,6 +10,7 @@ from PIL import Image
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
+from brushwork.config import STYLE_WEIGHTS
 from brushwork.studio.jobs import Job
 
 from browser import chromium, studio_server
@@ -85,7 +86,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
         set_slider(driver, "style-weight", 2)
         assert driver.find_element(By.ID, "style-weight-out").text == "100"
         Select(driver.find_element(By.ID, "style-loss")).select_by_value("nn")
-        assert driver.find_element(By.ID, "style-weight-out").text == "10"
+        assert driver.find_element(By.ID, "style-weight-out").text == f"{STYLE_WEIGHTS['nn']:g}"
         set_slider(driver, "size", 64)
         set_slider(driver, "iterations", 40)
         assert driver.find_element(By.ID, "size-out").text == "64"
@@ -115,7 +116,7 @@ def test_studio_in_a_browser(tubingen, starry, tmp_path, monkeypatch):
             assert im.format == "PNG" and im.size == (64, 48)
             params = json.loads(im.text["brushwork"])
         assert params["config"]["size"] == 64 and params["config"]["iterations"] == 40 and params["step"] == 40
-        assert params["config"]["style_loss"] == "nn" and params["config"]["style_weight"] == 10
+        assert params["config"]["style_loss"] == "nn" and params["config"]["style_weight"] == STYLE_WEIGHTS["nn"]
         assert params["content"] == "tubingen.jpg" and params["styles"] == ["starry_night.jpg"]
 
         # Second job: cancelled while it runs; its best picture so far is kept.

@@ -72,9 +72,17 @@ const sliders = {  // slider id -> [option name, slider value -> option, option 
   "iterations": ["iterations", (v) => +v, (o) => o, (o) => o],
 };
 
+// The value a preset or a style loss's default set on a slider, kept exactly until the slider is
+// moved: the slider's steps would round it (nn's β 4 is 10^0.602, which a 0.05 step makes 3.98).
+const exact = {};
+
+function sliderOption(id) {
+  const [, toOption] = sliders[id];
+  return exact[id] ?? toOption($(id).value);
+}
+
 function showSlider(id) {
-  const [, toOption, , shown] = sliders[id];
-  $(`${id}-out`).textContent = shown(toOption($(id).value));
+  $(`${id}-out`).textContent = sliders[id][3](sliderOption(id));
 }
 
 function applyOptions(options) {
@@ -82,7 +90,10 @@ function applyOptions(options) {
   // No style weight given: the style loss's own (the losses differ in size).
   if (options.style_weight === null) options = { ...options, style_weight: state.info.style_weights[$("style-loss").value] };
   for (const [id, [name, , toSlider]] of Object.entries(sliders)) {
-    if (options[name] !== undefined && options[name] !== null && options[name] > 0) $(id).value = toSlider(options[name]);
+    if (options[name] !== undefined && options[name] !== null && options[name] > 0) {
+      $(id).value = toSlider(options[name]);
+      exact[id] = options[name];
+    }
     showSlider(id);
   }
   if (options.color) $("color").value = options.color;
@@ -90,7 +101,7 @@ function applyOptions(options) {
 
 function options() {
   const out = { color: $("color").value, style_loss: $("style-loss").value };
-  for (const [id, [name, toOption]] of Object.entries(sliders)) out[name] = toOption($(id).value);
+  for (const [id, [name]] of Object.entries(sliders)) out[name] = sliderOption(id);
   return out;
 }
 
@@ -214,7 +225,7 @@ async function start() {
   $("size").max = limits.max_size; $("iterations").max = limits.max_iterations;
   for (const [name, p] of Object.entries(presets)) $("preset").append(el("option", { value: name, textContent: `${name}: ${p.description}` }));
   $("preset").addEventListener("change", () => applyOptions($("preset").value ? presets[$("preset").value].options : defaults));
-  for (const id of Object.keys(sliders)) $(id).addEventListener("input", () => showSlider(id));
+  for (const id of Object.keys(sliders)) $(id).addEventListener("input", () => { delete exact[id]; showSlider(id); });
   $("style-loss").addEventListener("change", () => applyOptions({ style_weight: null }));
   applyOptions(defaults);
   dropZone($("content-drop"), $("content-file"), "content");
