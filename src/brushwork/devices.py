@@ -66,11 +66,16 @@ def resolve_precision(name: str, device: torch.device) -> torch.dtype:
     return _DTYPES[name]
 
 
+# cuDNN's benchmark mode times every algorithm for each new convolution shape: measured on an H200
+# (benchmarks/cuda_graphs.py) it costs about a second of set-up per scale for no faster step.
+CUDNN_BENCHMARK = False
+
+
 def tune(device: torch.device) -> None:
-    """Backend settings for speed: cuDNN picks the fastest convolution for each shape once; on the
+    """Backend settings for speed: cuDNN's choice of algorithm (``CUDNN_BENCHMARK``); on the
     CPU, freed activations stay in the process's heap for the next step (``keep_freed_memory``)."""
     if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.benchmark = CUDNN_BENCHMARK
     elif device.type == "cpu":
         keep_freed_memory()
 

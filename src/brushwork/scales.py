@@ -12,7 +12,7 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from . import cache, color, images, tiles
+from . import cache, color, graphs, images, tiles
 from .config import Config, ConfigError
 from .devices import resolve
 from .inputs import Inputs, style_at
@@ -95,13 +95,15 @@ class Run:
                 {i: m.to(device) for i, m in m_imgs.items()},
             ),
         )
-        objective: Objective | tiles.TiledObjective
+        objective: Objective | tiles.TiledObjective | graphs.Graphed
         if plan.side is None:
             objective = Objective(self.net, cfg, c_img, targets)
         else:
             objective = tiles.TiledObjective(self.net, cfg, c_img, targets, plan.side)
         if self.hook is not None:
             objective = self.hook.wrap(objective, c_img)
+        if graphs.wanted(cfg, device, tiled=plan.side is not None, hooked=self.hook is not None):
+            objective = graphs.Graphed(objective, c_img)
         return objective, c_img
 
     def start(self, content: Tensor) -> Tensor:
