@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import ROOT, parser, sync, test_images, write_results  # noqa: E402
 
 from brushwork import Config, images, quality, stylize  # noqa: E402
+from brushwork.config import STYLE_WEIGHTS  # noqa: E402
 from brushwork.devices import resolve  # noqa: E402
 from brushwork.network import network  # noqa: E402
 from brushwork.presets import load_preset  # noqa: E402
@@ -105,11 +106,13 @@ def main(argv=None) -> int:
             got = scores(images.resize(photo_t, images.fit(config.size, *photo_t.shape[-2:])), photo, painting, device)
             done[itself] = _row(*itself, got, "")
             print(done[itself], flush=True)
-        order = [(p.name, q.name, x) for p, q in every for x in losses] + [
+        # The earlier table's other losses stay: --style-losses nn --resume repaints nn's rows alone.
+        shown = losses + [x for x in STYLE_WEIGHTS if x not in losses and any(k[2] == x for k in done)]
+        order = [(p.name, q.name, x) for p, q in every for x in shown] + [
             (f"({p.name} itself)", q.name, "—") for p, q in every
         ]
-        rows = sorted((done[k] for k in order if k in done), key=lambda r: _rank(r, every, losses))
-        betas = ", ".join(f"{k} {config.replace(style_loss=k).beta:g}" for k in losses)
+        rows = sorted((done[k] for k in order if k in done), key=lambda r: _rank(r, every, shown))
+        betas = ", ".join(f"{k} {config.replace(style_loss=k).beta:g}" for k in shown)
         lines = [f"{settings}; each style loss with β {betas}.", "", *HEAD, *rows]
         write_results(args.results, "quality", device, "Quality benchmark", lines)
     if args.sheet:

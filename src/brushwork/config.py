@@ -22,10 +22,13 @@ _DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 MIN_COARSE = 25
 # Each style loss's default β (``Config.beta``), λ_l when --style-layer-weights is not given (a layer
 # not named weighs 1) and nn's three terms (nn_style.py); chosen on the shared pairs so that each loss
-# moves the photo about as far as gram's β = 10 does (README, "Style losses").
-STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 10.0, "nn": 4.0}
+# moves the photo about as far as gram's β = 10 does (README, "Style losses"; quality-cpu.md). swd at
+# 10 left the photo 1.1-1.9× as far as gram did. nn: with the neighbours at 0.1 (moments 4) Tübingen ×
+# The Shipwreck kept 0.74 of gram's content distance and the astronaut 0.93; at 0.6 (moments 2.5) The
+# Scream's pairs went to 1.13-1.16 and The Starry Night's to 0.91; 0.35 / 3.25 sits between.
+STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 4.0, "nn": 3.95}
 STYLE_LAYER_WEIGHTS: dict[str, dict[str, float]] = {"nn": {"relu5_1": 0.0}}
-NN_TERMS = {"neighbour": 0.1, "moment": 4.0, "palette": 0.5}
+NN_TERMS = {"neighbour": 0.35, "moment": 3.25, "palette": 0.5}
 
 
 @dataclass(frozen=True)
