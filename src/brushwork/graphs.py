@@ -73,7 +73,9 @@ class Graphed:
             torch.cuda.current_stream(self.x.device).wait_stream(side)
             self.x.grad = None
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
+            # thread_local: the studio's other workers may use the GPU meanwhile; their calls are
+            # not refused (the capture's stream is non-blocking, so theirs never wait on it).
+            with torch.cuda.graph(graph, capture_error_mode="thread_local"):
                 J, terms = self.objective(self.x)
                 J.backward()
                 out = torch.stack([t.detach().float() for t in (J, *terms.values())])  # one copy a step
