@@ -18,7 +18,8 @@ def add_dataclass_flags(group, cls) -> None:
     for f in dataclasses.fields(cls):
         flag = options.flag_of(f)
         default_text = "" if f.default in (None, ()) else f" (default: {show(f.default)})"
-        if hints[f.name] is bool:  # on by default: --no-FLAG turns it off
+        if hints[f.name] is bool:
+            # A switch that is on by default also gets --no-FLAG, which turns it off.
             action = argparse.BooleanOptionalAction if f.default else "store_true"
             group.add_argument(flag, dest=f.name, action=action, default=None, help=f.metadata["help"])
             continue

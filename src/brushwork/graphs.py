@@ -43,9 +43,6 @@ class Graphed:
         self.out: Tensor | None = None  # (J, *terms) as the graph leaves them
         self.keys: list[str] = []  # the terms' names
 
-    def __call__(self, x: Tensor):
-        return self.objective(x)
-
     def backward(self, x: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         if self.eager:
             return self.objective.backward(x)
