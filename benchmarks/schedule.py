@@ -188,7 +188,8 @@ def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> No
         f"style_dist ×{worst['style']:.3f} (new/old)."
     )
     print(summary)
-    new = Config().replace(**parse_set(args.new))
+    # At the largest size run: a --new scale_iterations fits only the sizes it was written for.
+    new = Config(size=max(int(s) for s in args.sizes.split(","))).replace(**parse_set(args.new))
     changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
     changed.update(iterations=new.iterations, coarse_iterations=new.coarse_iterations)
     with_new = " with " + " ".join(args.new) if args.new else ""
