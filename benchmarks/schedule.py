@@ -134,6 +134,11 @@ def parent_main(argv: list[str]) -> int:
         "comes within 5 %% (steps after its cap are not part of its time or picture)",
     )
     args = p.parse_args(argv)
+    sizes = [int(size) for size in args.sizes.split(",")]
+    try:  # at every size, before any run: a bad --new fails now, not after the first pair's minutes
+        new = [Config(size=size).replace(**parse_set(args.new)) for size in sizes][-1]
+    except (ValueError, TypeError) as e:  # a value Config refuses (ConfigError), a malformed or unknown field
+        p.error(f"--new {' '.join(args.new)}: {e}")
     device = str(resolve(args.device))
     photos, paintings = test_images()
     # Diagonal order: the first few pairs already use every photo and most paintings, so a short
@@ -152,7 +157,7 @@ def parent_main(argv: list[str]) -> int:
     print(*rows, sep="\n", flush=True)
     worst = {"time": 0.0, "content": 0.0, "style": 0.0}
     shown: list = []  # (title, {"old": …, "new": …}) of the pairs painted, for the contact sheet
-    runs = [(int(size), photo, painting) for size in args.sizes.split(",") for photo, painting in pairs]
+    runs = [(size, photo, painting) for size in sizes for photo, painting in pairs]
     for done, (size, photo, painting) in enumerate(runs, 1):
         got = {}
         for which in ("old", "new"):
@@ -178,18 +183,17 @@ def parent_main(argv: list[str]) -> int:
         if args.save:
             shown.append((f"{photo.stem} × {painting.stem}, {size} px", got))
             _sheet(shown, args.save, size)
-        _write(args, device, rows, worst, f"{done} of {len(runs)} runs")  # after each pair: a long run can be cut short
+        # After each pair: a long run can be cut short.
+        _write(args, new, device, rows, worst, f"{done} of {len(runs)} runs")
     return 0
 
 
-def _write(args, device: str, rows: list[str], worst: dict, progress: str) -> None:
+def _write(args, new: Config, device: str, rows: list[str], worst: dict, progress: str) -> None:
     summary = (
         f"Worst over the pairs ({progress}): time ×{worst['time']:.3f}, content_dist ×{worst['content']:.3f}, "
         f"style_dist ×{worst['style']:.3f} (new/old)."
     )
     print(summary)
-    # At the largest size run: a --new scale_iterations fits only the sizes it was written for.
-    new = Config(size=max(int(s) for s in args.sizes.split(","))).replace(**parse_set(args.new))
     changed = {k: getattr(new, k) for k, v in OLD_DEFAULT.items() if getattr(new, k) != v}
     changed.update(iterations=new.iterations, coarse_iterations=new.coarse_iterations)
     with_new = " with " + " ".join(args.new) if args.new else ""
