@@ -25,10 +25,13 @@ MIN_COARSE = 25
 # moves the photo about as far as gram's β = 10 does (README, "Style losses"; quality-cpu.md). swd at
 # 10 left the photo 1.1-1.9× as far as gram did. nn: with the neighbours at 0.1 (moments 4) Tübingen ×
 # The Shipwreck kept 0.74 of gram's content distance and the astronaut 0.93; at 0.6 (moments 2.5) The
-# Scream's pairs went to 1.13-1.16 and The Starry Night's to 0.91; 0.35 / 3.25 sits between.
+# Scream's pairs went to 1.13-1.16 and The Starry Night's to 0.91; at 0.35 / 3.25 The Scream's were at
+# 1.10-1.11. On Tübingen, The Scream answers the neighbour term's weight 2.5× as strongly as The
+# Starry Night, the moments' 1.8×: fewer neighbours and more moments (0.25 / 4.2) bring The Scream's
+# pairs back (1.07) and leave The Starry Night's where they were (0.92).
 STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 4.0, "nn": 3.95}
 STYLE_LAYER_WEIGHTS: dict[str, dict[str, float]] = {"nn": {"relu5_1": 0.0}}
-NN_TERMS = {"neighbour": 0.35, "moment": 3.25, "palette": 0.5}
+NN_TERMS = {"neighbour": 0.25, "moment": 4.2, "palette": 0.5}
 
 
 @dataclass(frozen=True)
