@@ -27,8 +27,9 @@ MIN_COARSE = 25
 # The Shipwreck kept 0.74 of gram's content distance and the astronaut 0.93; at 0.6 (moments 2.5) The
 # Scream's pairs went to 1.13-1.16 and The Starry Night's to 0.91; at 0.35 / 3.25 The Scream's were at
 # 1.10-1.11. On Tübingen, The Scream answers the neighbour term's weight 2.5× as strongly as The
-# Starry Night, the moments' 1.8×: fewer neighbours and more moments (0.25 / 4.2) bring The Scream's
-# pairs back (1.07) and leave The Starry Night's where they were (0.92).
+# Starry Night, the moments' 1.8×: fewer neighbours and more moments (0.25 / 4.2) bring Tübingen ×
+# The Scream back (1.07) and leave The Starry Night's where they were (0.92); the astronaut's Scream
+# stays at 1.11 (quality-nn-cpu.md).
 STYLE_WEIGHTS = {"gram": 10.0, "w2": 1.0, "swd": 4.0, "nn": 3.95}
 STYLE_LAYER_WEIGHTS: dict[str, dict[str, float]] = {"nn": {"relu5_1": 0.0}}
 NN_TERMS = {"neighbour": 0.25, "moment": 4.2, "palette": 0.5}
