@@ -106,7 +106,7 @@ def main(argv=None) -> int:
             got = scores(images.resize(photo_t, images.fit(config.size, *photo_t.shape[-2:])), photo, painting, device)
             done[itself] = _row(*itself, got, "")
             print(done[itself], flush=True)
-        # The earlier table's other losses stay: --style-losses nn --resume repaints nn's rows alone.
+        # The earlier table's other losses stay: --style-losses nn --resume paints only the nn rows it lacks.
         shown = losses + [x for x in STYLE_WEIGHTS if x not in losses and any(k[2] == x for k in done)]
         order = [(p.name, q.name, x) for p, q in every for x in shown] + [
             (f"({p.name} itself)", q.name, "—") for p, q in every
