@@ -54,8 +54,8 @@ def main(argv=None) -> int:
             None,
         ),
         "blend_starry_scream": (tub, [starry, scream], base.replace(style_blend_weights=(1.0, 1.0)), None),
-        # The W2 loss is larger than the Gram one at the same β, so it takes a smaller β.
-        "loss_w2": (tub, [wreck], base.replace(style_loss="w2", style_weight=1.0), None),
+        # W2 at its own default β (2.9, in gram's units: Config.gram_units).
+        "loss_w2": (tub, [wreck], base.replace(style_loss="w2"), None),
         "loss_gram": (tub, [wreck], base, None),
         "normalize_gradients": (tub, [wreck], base.replace(normalize_gradients=True, style_weight=3.0), None),
         "single_scale": (tub, [starry], base.replace(start_size=args.size, iterations=500), None),

@@ -227,3 +227,15 @@ def test_nearest_in_bfloat16_finds_the_same_neighbours_where_they_are_clear():
     S = sc.hypercolumn([torch.randn(50, 8)], [1.0])
     G = sc.hypercolumn([S[torch.arange(49, -1, -1)] + 0.01 * torch.randn(50, 8)], [1.0])
     assert sc.nearest(G, S, dtype=torch.bfloat16).tolist() == list(range(49, -1, -1))
+
+
+def test_gram_unit_is_the_ratio_of_the_two_costs_within_its_bounds():
+    assert sc.gram_unit(6.0, 2.0) == 3.0
+    assert sc.gram_unit(1.0, 4.0) == 0.25
+    assert sc.gram_unit(1e6, 1.0) == 100.0
+    assert sc.gram_unit(1.0, 1e6) == 0.01
+    assert sc.gram_unit(8.0, 1.0, gamma=2 / 3) == pytest.approx(4.0)  # part of the ratio: its power
+    assert sc.gram_unit(1e9, 1.0, gamma=0.5) == pytest.approx(10.0)  # bounded before the power
+    # A photo with the painting's statistics already, or a cost that is not a number: its own scale.
+    for J_gram, J_own in [(0.0, 1.0), (1.0, 0.0), (math.nan, 1.0), (1.0, math.inf), (-1.0, 2.0)]:
+        assert sc.gram_unit(J_gram, J_own) == 1.0

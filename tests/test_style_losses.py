@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from brushwork import Config, ConfigError, costs, images, nn_style, stylize_iter
-from brushwork.config import NN_TERMS, STYLE_WEIGHTS
+from brushwork import Config, ConfigError, costs, images, inputs, nn_style, scales, stylize_iter
+from brushwork.config import GRAM_UNITS, NN_TERMS, STYLE_WEIGHTS
 from brushwork.network import network
 from brushwork.objective import Objective, StyleTargets
 
@@ -16,11 +16,11 @@ def pictures(starry, tubingen):
     return (images.resize(images.load(tubingen), SIZE), images.resize(images.load(starry), SIZE))
 
 
-def objective(loss, content, styles, blend=None, masks=None, **changes):
+def objective(loss, content, styles, blend=None, masks=None, unit=1.0, **changes):
     cfg = Config(style_loss=loss, device="cpu", **changes)
     net = network(cfg, torch.device("cpu"))[0]
     targets = StyleTargets(net, cfg, styles, blend or [1 / len(styles)] * len(styles), masks)
-    return Objective(net, cfg, content, targets)
+    return Objective(net, cfg, content, targets, unit)
 
 
 def style_of(obj, x):
@@ -159,3 +159,58 @@ def test_nn_moments_are_the_mean_and_covariance_with_or_without_a_mask(dtype):
         ref = costs.mean_cov(a.to(dtype).double(), None if mask is None else mask.to(dtype).double())
         tol = 1e-12 if dtype == torch.float64 else 1e-2  # bfloat16 activations: its products' rounding
         torch.testing.assert_close((mu.double(), Sigma.double()), ref, rtol=tol, atol=tol)
+
+
+def run_of(tubingen, starry, **changes):
+    cfg = Config(size=64, start_size=32, device="cpu", **changes)
+    run = scales.Run.make(cfg, inputs.prepare(tubingen, [starry], cfg))
+    return run, run.plans()
+
+
+def test_in_gram_units_w2_costs_the_photo_what_gram_does(tubingen, starry):
+    run, plans = run_of(tubingen, starry, style_loss="w2")
+    assert [p.size for p in plans] == [32, 64]
+    photo = images.resize(run.content, plans[-1].hw)
+    style = images.resize(run.styles[0], images.fit(64, *run.styles[0].shape[-2:]))
+    raw = {loss: style_of(objective(loss, photo, [style]), photo) / STYLE_WEIGHTS[loss] for loss in ("gram", "w2")}
+    gamma = GRAM_UNITS["w2"]
+    unit = run.style_unit(plans[-1])
+    assert unit == pytest.approx((raw["gram"] / raw["w2"]) ** gamma, rel=1e-4)
+    assert abs(raw["gram"] / raw["w2"] - 1) > 0.1  # the two losses' own scales differ: the test can tell
+    # The objective's style cost is the loss's own times the unit: with γ = 1, gram's at the photo.
+    full = run.style_unit(plans[-1]) ** (1 / gamma)
+    scaled = style_of(objective("w2", photo, [style], unit=full), photo) / STYLE_WEIGHTS["w2"]
+    assert scaled == pytest.approx(raw["gram"], rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"style_loss": "gram"},
+        {"style_loss": "nn"},
+        {"style_loss": "w2", "gram_units": False},
+        {"style_loss": "swd", "normalize_gradients": True},
+    ],
+)
+def test_gram_nn_and_the_switched_off_keep_their_own_scale(tubingen, starry, changes):
+    run, plans = run_of(tubingen, starry, **changes)
+    assert run.style_unit(plans[-1]) == 1.0
+
+
+def test_swd_unit_repeats_and_every_scale_takes_the_last_ones(tubingen, starry, monkeypatch):
+    assert set(GRAM_UNITS) == {"w2", "swd"}
+    run, plans = run_of(tubingen, starry, style_loss="swd")
+    unit = run.style_unit(plans[-1])
+    assert unit == run.style_unit(plans[-1]) != 1.0  # its directions come from the seed
+    seen = []
+    real = scales.Objective
+
+    def spy(*args, **kwargs):
+        obj = real(*args, **kwargs)
+        seen.append((tuple(args[2].shape[-2:]), obj.unit))
+        return obj
+
+    monkeypatch.setattr(scales, "Objective", spy)
+    list(stylize_iter(tubingen, [starry], Config(size=64, start_size=32, iterations=1, device="cpu", style_loss="swd")))
+    # Two objectives at the last size make the unit, then one per scale paints, each with that unit.
+    assert seen[-2:] == [(plans[0].hw, pytest.approx(unit)), (plans[1].hw, pytest.approx(unit))]

@@ -79,13 +79,15 @@ class Painting(Iterator[Progress]):
         plans = run.plans()
         self._sizes = tuple(p.size for p in plans)
         at.steps = at.steps or tuple(p.steps for p in plans)
+        with memory_guard(plans[-1], run.device):
+            unit = run.style_unit(plans[-1])
         for k, plan in enumerate(plans):
             if k < at.scale:  # a resumed run: a scale done before the checkpoint
                 continue
             if self._stopping:
                 return
             with memory_guard(plan, run.device):
-                objective, c_img = run.objective(plan)
+                objective, c_img = run.objective(plan, unit)
             if self._stopping:
                 return
             if resume:  # the checkpoint's scale: from its best picture, after the steps it did

@@ -172,8 +172,9 @@ def gram_region_cost(r: _Region, layer: str, G_G: Tensor, n_C: int, N: int) -> T
 class Objective:
     """``objective(x) -> (J, terms)`` for a generated image ``x`` of the content's size."""
 
-    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets):
+    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets, unit: float = 1.0):
         self.net, self.cfg = net, config
+        self.unit = unit  # the style cost's scale (``gram_unit``; 1: its own)
         self.lambdas = config.lambdas
         self.layers = (config.content_layer, *config.style_layers)
         with torch.no_grad():
@@ -209,24 +210,29 @@ class Objective:
         gen = self._generator(x)
         if cfg.normalize_gradients:
             acts = {l: _NormalizeGrad.apply(acts[l], cfg.beta * self.lambdas[l]) for l in cfg.style_layers}
-        if self.nn is not None:
-            J_style = self.nn(acts, x, gen)
-        else:
-            J_layers = {}
-            for layer in cfg.style_layers:
-                a = acts[layer]
-                V = (
-                    style_costs.unit_directions(a.shape[-3], a.shape[-3], gen).to(a.device)
-                    if cfg.style_loss == "swd"
-                    else None
-                )  # K = n_C directions, as Heitz et al.
-                # A tile outside every region has no style to match: its style cost is zero.
-                zero = a.new_zeros((), dtype=torch.float32)
-                J_layers[layer] = sum((self._region_cost(r, layer, a, V) for r in self.regions), zero)
-            J_style = costs.style_cost(J_layers, self.lambdas)
+        J_style = self.style(acts, x, gen)
+        if self.unit != 1.0:
+            J_style = J_style * self.unit
         J_tv = costs.tv_cost(x)
         J = costs.total_cost(J_content, J_style, cfg.content_weight, cfg.beta) + cfg.tv_weight * J_tv
         return J, {"content": cfg.content_weight * J_content, "style": cfg.beta * J_style, "tv": cfg.tv_weight * J_tv}
+
+    def style(self, acts: dict[str, Tensor], x: Tensor, gen: torch.Generator) -> Tensor:
+        """``J_style`` of the picture ``x`` with activations ``acts`` (the style layers'), unscaled."""
+        if self.nn is not None:
+            return self.nn(acts, x, gen)
+        J_layers = {}
+        for layer in self.cfg.style_layers:
+            a = acts[layer]
+            V = (
+                style_costs.unit_directions(a.shape[-3], a.shape[-3], gen).to(a.device)
+                if self.cfg.style_loss == "swd"
+                else None
+            )  # K = n_C directions, as Heitz et al.
+            # A tile outside every region has no style to match: its style cost is zero.
+            zero = a.new_zeros((), dtype=torch.float32)
+            J_layers[layer] = sum((self._region_cost(r, layer, a, V) for r in self.regions), zero)
+        return costs.style_cost(J_layers, self.lambdas)
 
     def _region_cost(self, r: _Region, layer: str, a: Tensor, V: Tensor | None) -> Tensor:
         m = r.masks[layer]

@@ -12,8 +12,8 @@ from typing import Protocol
 import torch
 from torch import Tensor
 
-from . import cache, color, graphs, images, tiles
-from .config import Config, ConfigError
+from . import cache, color, graphs, images, style_costs, tiles
+from .config import GRAM_UNITS, Config, ConfigError
 from .devices import resolve
 from .inputs import Inputs, style_at
 from .network import network
@@ -70,13 +70,11 @@ class Run:
     def plans(self) -> list[Plan]:
         return plans(self.config, self.inputs, self.device)
 
-    def objective(self, plan: Plan):
-        """(the objective of one scale, the photo at its size on the device)."""
-        cfg, device = self.config, self.device
-        c_img = images.resize(self.content, plan.hw).to(device)
+    def _targets(self, plan: Plan, cfg: Config) -> StyleTargets:
+        """The style targets of one scale, cached: the same pictures and settings give the same ones."""
+        device = self.device
         s_imgs = [style_at(s, plan.size, cfg) for s in self.styles]
         m_imgs = {i: images.resize(m, plan.hw) for i, m in self.inputs.masks.items()}
-        # The same style pictures and settings give the same targets: reuse them across runs.
         key = (
             self.net_key,
             cfg.style_layers,
@@ -85,7 +83,7 @@ class Run:
             cache.images_key(s_imgs),
             cache.masks_key(m_imgs),
         )
-        targets = cache.STYLE_TARGETS.get(
+        return cache.STYLE_TARGETS.get(
             key,
             lambda: StyleTargets(
                 self.net,
@@ -95,9 +93,31 @@ class Run:
                 {i: m.to(device) for i, m in m_imgs.items()},
             ),
         )
+
+    def style_unit(self, plan: Plan) -> float:
+        """The style cost's scale for every scale of the run (``Config.gram_units``): gram's style
+        cost of the photo over the run's own, both at ``plan``'s size (the last scale's, where the
+        picture is judged); 1 for gram and nn, with ``--no-gram-units`` or gradient normalization
+        (which takes out any scale)."""
+        cfg = self.config
+        if not cfg.gram_units or cfg.style_loss not in GRAM_UNITS or cfg.normalize_gradients:
+            return 1.0
+        c_img = images.resize(self.content, plan.hw).to(self.device)
+        gram = cfg.replace(style_loss="gram")
+        with torch.no_grad():
+            acts = self.net(c_img, cfg.style_layers)
+            gen = torch.Generator().manual_seed(cfg.seed)  # swd's directions: the same in a repeated run
+            J = [Objective(self.net, c, c_img, self._targets(plan, c)).style(acts, c_img, gen) for c in (gram, cfg)]
+        return style_costs.gram_unit(J[0].item(), J[1].item(), GRAM_UNITS[cfg.style_loss])
+
+    def objective(self, plan: Plan, unit: float = 1.0):
+        """(the objective of one scale, its style cost times ``unit``; the photo at its size on the device)."""
+        cfg, device = self.config, self.device
+        c_img = images.resize(self.content, plan.hw).to(device)
+        targets = self._targets(plan, cfg)
         objective: Objective | tiles.TiledObjective | graphs.Graphed
         if plan.side is None:
-            objective = Objective(self.net, cfg, c_img, targets)
+            objective = Objective(self.net, cfg, c_img, targets, unit)
         else:
             objective = tiles.TiledObjective(self.net, cfg, c_img, targets, plan.side)
         if self.hook is not None:

@@ -16,6 +16,7 @@ layer of ``costs`` and imports only torch (and numpy, which sorts faster on the 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
@@ -132,6 +133,18 @@ def swd_cost(A_G: Tensor, V: Tensor, S: Tensor, u_S: Tensor | None, w: Tensor | 
     w_sorted = w[order]
     T = quantile_at(_acc(S), None if u_S is None else _acc(u_S), levels(w_sorted))
     return (w_sorted * (P_G - T) ** 2).sum() / (w_sorted.sum().clamp(min=1e-12))
+
+
+def gram_unit(J_gram: float, J_own: float, gamma: float = 1.0, bound: float = 100.0) -> float:
+    """A style cost's scale in gram's units, ``u = (J_gram(P) / J_own(P))^γ``: both style costs of
+    the same picture P (the photo), so that with γ = 1 ``u·J_own`` equals gram's cost there. Gram's
+    cost is a fourth power of the features and w2's or swd's a square, so at one β they weigh
+    paintings differently; ``u`` takes that out (γ < 1: part of it). The ratio is kept within
+    ``[1/bound, bound]``, and ``u`` is 1 where either cost is not a positive number (a photo that
+    already has the painting's statistics)."""
+    if not (J_gram > 0 and J_own > 0 and math.isfinite(J_gram) and math.isfinite(J_own)):
+        return 1.0
+    return min(max(J_gram / J_own, 1 / bound), bound) ** gamma
 
 
 def sample_at(a: Tensor, xy: Tensor) -> Tensor:
