@@ -178,7 +178,7 @@ def test_in_gram_units_w2_costs_the_photo_what_gram_does(tubingen, starry):
     assert unit == pytest.approx((raw["gram"] / raw["w2"]) ** gamma, rel=1e-4)
     assert abs(raw["gram"] / raw["w2"] - 1) > 0.1  # the two losses' own scales differ: the test can tell
     # The objective's style cost is the loss's own times the unit: with γ = 1, gram's at the photo.
-    full = run.style_unit(plans[-1]) ** (1 / gamma)
+    full = unit ** (1 / gamma)
     scaled = style_of(objective("w2", photo, [style], unit=full), photo) / STYLE_WEIGHTS["w2"]
     assert scaled == pytest.approx(raw["gram"], rel=1e-4)
 

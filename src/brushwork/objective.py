@@ -172,13 +172,23 @@ def gram_region_cost(r: _Region, layer: str, G_G: Tensor, n_C: int, N: int) -> T
 class Objective:
     """``objective(x) -> (J, terms)`` for a generated image ``x`` of the content's size."""
 
-    def __init__(self, net: VGG19Features, config: Config, content: Tensor, targets: StyleTargets, unit: float = 1.0):
+    def __init__(
+        self,
+        net: VGG19Features,
+        config: Config,
+        content: Tensor,
+        targets: StyleTargets,
+        unit: float = 1.0,
+        a_C: Tensor | None = None,  # the content's activations at the content layer, if the caller has them
+    ):
         self.net, self.cfg = net, config
         self.unit = unit  # the style cost's scale (``gram_unit``; 1: its own)
         self.lambdas = config.lambdas
         self.layers = (config.content_layer, *config.style_layers)
-        with torch.no_grad():
-            self.a_C = net(content, [config.content_layer])[config.content_layer]
+        if a_C is None:
+            with torch.no_grad():
+                a_C = net(content, [config.content_layer])[config.content_layer]
+        self.a_C = a_C
         self.regions = targets.at(config.style_layers)
         self.nn = (
             nn_style.NNCost([nn_style.Region(r.nn, r.mask, r.masks) for r in self.regions if r.nn], self.lambdas)

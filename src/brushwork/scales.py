@@ -104,10 +104,15 @@ class Run:
             return 1.0
         c_img = images.resize(self.content, plan.hw).to(self.device)
         gram = cfg.replace(style_loss="gram")
-        with torch.no_grad():
-            acts = self.net(c_img, cfg.style_layers)
+        with torch.no_grad():  # one pass of the photo serves both objectives
+            acts = self.net(c_img, (cfg.content_layer, *cfg.style_layers))
             gen = torch.Generator().manual_seed(cfg.seed)  # swd's directions: the same in a repeated run
-            J = [Objective(self.net, c, c_img, self._targets(plan, c)).style(acts, c_img, gen) for c in (gram, cfg)]
+            J = [
+                Objective(self.net, c, c_img, self._targets(plan, c), a_C=acts[cfg.content_layer]).style(
+                    acts, c_img, gen
+                )
+                for c in (gram, cfg)
+            ]
         return style_costs.gram_unit(J[0].item(), J[1].item(), GRAM_UNITS[cfg.style_loss])
 
     def objective(self, plan: Plan, unit: float = 1.0):
