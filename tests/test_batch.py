@@ -55,6 +55,9 @@ def test_names_come_from_each_input_alone(tmp_path, starry):
     tag = batch.settings_hash([starry], CFG)
     assert len(tag) == 8 and first[str(png)] == batch.output_name(png, tag)
     assert batch.settings_hash([starry], CFG.replace(style_weight=20)) != tag  # another picture: another name
+    assert batch.settings_hash([starry], CFG.replace(tolerance=0.0)) != tag
+    # a default β or tolerance and the same value given by hand paint the same picture
+    assert batch.settings_hash([starry], CFG.replace(style_weight=CFG.beta, tolerance=CFG.tol)) == tag
     for same in (CFG.replace(device="cuda"), CFG.replace(save_every=5), CFG.replace(precision="fp32")):
         assert batch.settings_hash([starry], same) == tag  # the same picture
     assert batch.inputs([tmp_path / "a", tmp_path / "b"]) == [a, b] and batch.inputs([tmp_path / "nothing"]) == [

@@ -99,6 +99,10 @@ def test_resume_refuses_other_pictures_and_bad_files(tubingen, starry, tmp_path,
         stylize_iter(starry, [starry], cfg, resume=checkpoint.load(path))
     with pytest.raises(checkpoint.CheckpointError, match="--style-weight 10.0"):
         stylize_iter(tubingen, [starry], cfg.replace(style_weight=3.0), resume=checkpoint.load(path))
+    with pytest.raises(checkpoint.CheckpointError, match=r"--tolerance 0.005 \(now 0.0\)"):
+        stylize_iter(tubingen, [starry], cfg.replace(tolerance=0.0), resume=checkpoint.load(path))
+    same = cfg.replace(style_weight=10.0, tolerance=0.005)  # the defaults in effect, given by hand
+    stylize_iter(tubingen, [starry], same, resume=checkpoint.load(path))  # accepted: the same run
     junk = tmp_path / "junk.ckpt"
     junk.write_bytes(b"not a checkpoint")
     assert (

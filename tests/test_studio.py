@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from brushwork import images
-from brushwork.config import STYLE_WEIGHTS
+from brushwork.config import STYLE_TOLERANCES, STYLE_WEIGHTS
 from brushwork.engine import Painting
 from brushwork.events import Progress
 from brushwork.studio import Settings
@@ -121,6 +121,7 @@ def test_a_job_takes_a_style_loss_and_its_png_records_the_losss_own_weight(studi
     params = json.loads(Image.open(io.BytesIO(studio.get(last["result"]).content)).text["brushwork"])
     assert params["config"]["style_loss"] == loss and params["config"]["style_weight"] is None
     assert params["effective"]["style_weight"] == STYLE_WEIGHTS[loss]
+    assert params["config"]["tolerance"] is None and params["effective"]["tolerance"] == STYLE_TOLERANCES[loss]
 
 
 def test_the_page_offers_each_style_loss_with_its_own_weight(studio):

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from brushwork import Config, ConfigError, costs, images, inputs, nn_style, scales, stylize_iter
-from brushwork.config import GRAM_UNITS, NN_TERMS, STYLE_WEIGHTS
+from brushwork.config import GRAM_UNITS, NN_TERMS, STYLE_TOLERANCES, STYLE_WEIGHTS
 from brushwork.network import network
 from brushwork.objective import Objective, StyleTargets
 
@@ -147,6 +147,23 @@ def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
         assert Config(style_loss=loss, style_weight=3.0).beta == 3.0
     with pytest.raises(ConfigError, match="--style-loss must be one of"):
         Config(style_loss="sinkhorn")
+
+
+def test_each_loss_has_its_own_default_tolerance_and_a_given_one_wins():
+    assert set(STYLE_TOLERANCES) == set(STYLE_WEIGHTS)
+    assert Config().tol == 0.005 and Config(style_loss="nn").tol == 0.0  # nn's noisy cost runs every step
+    assert Config(style_loss="nn", tolerance=0.01).tol == 0.01 and Config(tolerance=0.0).tol == 0.0
+    cfg = Config(style_loss="nn")
+    assert cfg.effective("tolerance") == 0.0 and cfg.effective("style_weight") == STYLE_WEIGHTS["nn"]
+    assert cfg.effective("size") == cfg.size
+
+
+def test_nn_runs_every_step_by_default_where_a_loose_tolerance_would_stop_it(tubingen, starry):
+    cfg = Config(size=32, start_size=32, iterations=40, device="cpu", style_loss="nn")
+    *_, last = stylize_iter(tubingen, [starry], cfg)
+    assert last.step == 40 and last.steps == (40,)
+    *_, last = stylize_iter(tubingen, [starry], cfg.replace(tolerance=0.5))
+    assert last.step < 40 and last.steps == (last.step,)
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])

@@ -78,8 +78,8 @@ def check_places(paths: Iterable[str | os.PathLike], outdir: str | os.PathLike) 
 def settings_hash(styles: Sequence[str | os.PathLike], config: Config) -> str:
     """8 hex digits of the options and the style files' bytes: an output's name changes when
     anything that changes its picture does (not the device, nor how often pictures are saved)."""
-    # β as in effect: a default β and the same β given by hand paint the same picture.
-    same = config.replace(style_weight=config.beta, **{k: getattr(Config(), k) for k in FREE_FIELDS})
+    # β and the tolerance as in effect: a default and the same value given by hand paint the same picture.
+    same = config.replace(**config.in_effect(), **{k: getattr(Config(), k) for k in FREE_FIELDS})
     h = hashlib.sha256(same.to_json().encode())
     for s in styles:
         h.update(_file_digest(s))

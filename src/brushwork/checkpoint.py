@@ -123,11 +123,11 @@ def check(state: dict, config: Config, inputs: Inputs) -> dict:
     differ = [
         f.name
         for f in dataclasses.fields(Config)
-        if f.name not in FREE_FIELDS and _effective(saved, f.name) != _effective(config, f.name)
+        if f.name not in FREE_FIELDS and saved.effective(f.name) != config.effective(f.name)
     ]
     if differ:
         shown = ", ".join(
-            f"--{d.replace('_', '-')} {_effective(saved, d)!r} (now {_effective(config, d)!r})" for d in differ
+            f"--{d.replace('_', '-')} {saved.effective(d)!r} (now {config.effective(d)!r})" for d in differ
         )
         raise CheckpointError(f"{name} was made with other options: {shown}; resume with the same options")
     mine = inputs_digest(inputs)
@@ -138,8 +138,3 @@ def check(state: dict, config: Config, inputs: Inputs) -> dict:
                 f"resume with the same pictures"
             )
     return state
-
-
-def _effective(config: Config, field: str):
-    """A field's value as the run used it: an unset style weight is the style loss's own β."""
-    return config.beta if field == "style_weight" else getattr(config, field)

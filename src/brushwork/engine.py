@@ -103,7 +103,7 @@ class Painting(Iterator[Progress]):
 
     def _scale(self, k: int, plan: Plan, objective, x: Tensor, skip: int, device) -> Iterator[Progress]:
         """The steps of scale ``k`` on ``x`` after the ``skip`` done before a resume."""
-        at, stop = self._at, Convergence(self.config.tolerance)
+        at, stop = self._at, Convergence(self.config.tol)
         for done in range(skip + 1, plan.steps + 1):
             with memory_guard(plan, device):
                 losses, ok, before = optimize.step(self._opt, objective, x, self.config.optimizer == "adam")

@@ -95,5 +95,5 @@ def finite(value):
 
 def run_params(config: Config) -> dict:
     """What a PNG records of how it was made: the brushwork version, the full config and the values
-    in effect of options left to their loss's default (the style weight)."""
-    return {"brushwork": __version__, "config": dataclasses.asdict(config), "effective": {"style_weight": config.beta}}
+    in effect of options left to their loss's default (the style weight, the tolerance)."""
+    return {"brushwork": __version__, "config": dataclasses.asdict(config), "effective": config.in_effect()}
