@@ -151,7 +151,8 @@ def test_each_loss_has_its_own_default_weight_and_a_given_one_wins():
 
 def test_each_loss_has_its_own_default_tolerance_and_a_given_one_wins():
     assert set(STYLE_TOLERANCES) == set(STYLE_WEIGHTS)
-    assert Config().tol == 0.005 and Config(style_loss="nn").tol == 0.0  # nn's noisy cost runs every step
+    assert Config().tol == Config(style_loss="w2").tol == 0.005
+    assert Config(style_loss="swd").tol == Config(style_loss="nn").tol == 0.0  # noisy costs run every step
     assert Config(style_loss="nn", tolerance=0.01).tol == 0.01 and Config(tolerance=0.0).tol == 0.0
     cfg = Config(style_loss="nn")
     assert cfg.effective("tolerance") == 0.0 and cfg.effective("style_weight") == STYLE_WEIGHTS["nn"]

@@ -39,14 +39,13 @@ STYLE_WEIGHTS = {"gram": 10.0, "w2": 2.9, "swd": 8.0, "nn": 3.95}
 STYLE_LAYER_WEIGHTS: dict[str, dict[str, float]] = {"nn": {"relu5_1": 0.0}}
 NN_TERMS = {"neighbour": 0.25, "moment": 4.2, "palette": 0.5}
 GRAM_UNITS = {"w2": 2 / 3, "swd": 1.0}  # the losses ``gram_units`` rescales, and the power γ of their unit
-# Each style loss's default ``Config.tolerance``. nn's cost is an estimate drawn anew each step (its
-# neighbours' positions and the palette's directions), so its best value so far falls by luck and the
-# convergence test fired while the picture still moved: Astronaut × The Scream stopped after 91 and
-# 59 of 100 + 80 steps with 1.108× gram's content distance (outside ±10 % of gram's), 1.097× after
-# all of them; Tübingen × The Shipwreck ran its 80 either way (quality-nn-cpu.md). nn runs every step.
-# swd's directions are drawn anew too, but its pairs sit within ±10 % as they are and a step costs
-# 3× gram's, so it keeps the early stop (not measured against every step).
-STYLE_TOLERANCES = {"gram": 0.005, "w2": 0.005, "swd": 0.005, "nn": 0.0}
+# Each style loss's default ``Config.tolerance``. swd's and nn's costs are estimates drawn anew each
+# step (swd's directions; nn's neighbours' positions and the palette's directions), so their best
+# value so far falls by luck and the convergence test fired while the picture still moved: under nn
+# Astronaut × The Scream stopped after 91 and 59 of 100 + 80 steps at 1.108× gram's content distance
+# (outside ±10 % of gram's), 1.097× after all of them; under swd Astronaut × The Shipwreck stopped
+# after 100 + 67 at 1.025×, 1.007× after all (quality-nn-cpu.md). Both run every step.
+STYLE_TOLERANCES = {"gram": 0.005, "w2": 0.005, "swd": 0.0, "nn": 0.0}
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ class Config:
     tolerance: float | None = option(
         None,
         "end a scale when the loss fell by less than this fraction over 10 steps (0: never; default: the"
-        " style loss's own, 0.005, nn 0)",
+        " style loss's own: 0.005, swd and nn 0)",
         ge=0,
         le=1,
     )
