@@ -45,6 +45,28 @@ def test_warp_follows_the_flow_and_occlusions_get_no_weight():
     assert (c[:, -1] == 0).all() and (c[:, :-1] == 1).all()  # the column that came in is new
 
 
+def test_frames_after_the_first_stop_early_unless_a_tolerance_is_given(starry, monkeypatch):
+    """nn runs every step of a picture, but a warm-started frame ends once converged (FRAME_TOLERANCE);
+    a --tolerance given by hand holds for every frame."""
+    tols, real = [], video.stylize_iter
+
+    def seen(*args, **kwargs):
+        tols.append(args[2].tol)  # the tolerance each frame's painting runs with
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(video, "stylize_iter", seen)
+    frames, nn = clips.frames(3, 32), Config(style_loss="nn", iterations=3, device="cpu")
+    cases = [
+        (nn, video.VideoOptions(), [0.0, video.FRAME_TOLERANCE, video.FRAME_TOLERANCE]),
+        (nn.replace(tolerance=0.02), video.VideoOptions(), [0.02] * 3),
+        (nn, video.VideoOptions(temporal_weight=0), [0.0] * 3),  # frames painted on their own are pictures
+    ]
+    for cfg, options, want in cases:
+        tols.clear()
+        assert len(list(video.paint_frames(frames, [starry], cfg, options))) == 3
+        assert tols == want
+
+
 def test_chunks_cut_at_shot_changes_and_at_the_chunk_length():
     frames = clips.frames(10, 32)
     assert video.chunks(frames) == [(0, 10)]

@@ -30,6 +30,11 @@ from .temporal import FLOWS, between
 from .videofile import Reader, VideoError, Writer, check_output  # noqa: F401 (re-exported)
 
 SHOT_CHANGE = 40.0  # mean absolute grey-level change between frames that starts a new shot
+# --tolerance for a frame that starts from the previous one, when none is given. swd and nn run
+# every step of a picture (config.STYLE_TOLERANCES); a warm-started frame held by the temporal cost
+# is near its end from the start, and every step cost them 1.6-2.2× the time of the clip (8 frames at
+# 128 px: nn 76 s against 48 s, swd 118 s against 53 s; quality-nn-cpu.md).
+FRAME_TOLERANCE = 0.005
 WORKER_CHUNK = 120  # frames per task on workers when --chunk is 0: bounds what is held in memory
 
 
@@ -118,7 +123,8 @@ def _paint_frame(frame, prev_frame, prev, styles, config: Config, options: Video
     hook = None
     if prev is not None and options.temporal_weight > 0:
         hook = between(prev_frame, frame, prev, options.temporal_weight, options.flow)
-        cfg = cfg.replace(iterations=options.frame_iterations or cfg.iterations)
+        tolerance = FRAME_TOLERANCE if cfg.tolerance is None else cfg.tolerance
+        cfg = cfg.replace(iterations=options.frame_iterations or cfg.iterations, tolerance=tolerance)
     painting = stylize_iter(images.from_uint8(frame), styles, cfg, image_every=0, hook=hook)
     for _ in painting:
         if executors.stopping():
