@@ -80,3 +80,22 @@ def test_trunk_leaves_no_reference_cycle(net):
     finally:
         gc.enable()
         net.set_precision(torch.float32, channels_last=False)
+
+
+def test_trunk_backward_leaves_the_incoming_gradients_as_they_were(net):
+    # The node masks its own gradients in place; those autograd hands it (here relu4_2's, the first
+    # the backward pass masks, already in the activations' dtype and layout) are read, never written.
+    net.set_precision(torch.bfloat16, channels_last=True)
+    try:
+        torch.manual_seed(0)
+        x = torch.rand(1, 3, 48, 64, requires_grad=True)
+        acts = net(x, LAYERS)
+        grads = [torch.randn(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) for a in acts.values()]
+        copies = [g.clone() for g in grads]
+        torch.autograd.backward(list(acts.values()), grads)
+        assert x.grad is not None and x.grad.abs().sum() > 0
+        for n, g, copy in zip(acts, grads, copies, strict=True):
+            assert torch.equal(g, copy), n
+            assert (g < 0).any(), n  # values the ReLU's mask would have zeroed
+    finally:
+        net.set_precision(torch.float32, channels_last=False)

@@ -102,6 +102,7 @@ class Trunk(torch.autograd.Function):
     @staticmethod
     def backward(ctx, *grads: Tensor):  # type: ignore[override]
         ext = {n: g for n, g in zip(ctx.wanted, grads, strict=True) if g is not None}
+        theirs = {id(t) for t in ext.values()}  # autograd's tensors: never written in place
         tape, g = ctx.tape, None
         while tape:  # popped as it goes: each layer's activations are freed once passed
             e = tape.pop()
@@ -113,19 +114,27 @@ class Trunk(torch.autograd.Function):
                     g = _aten.avg_pool2d_backward(g, e.x, _POOL, _POOL, [0, 0], False, True, None)
                     continue
                 if not tape[-1].mask:  # the ReLU before the pool is masked here, on the pooled values
-                    g = _aten.threshold_backward(g, e.p, 0)
+                    g = _relu_backward(g, e.p, id(g) not in theirs)
                 g = _aten.max_pool2d_with_indices_backward(g, e.x, _POOL, _POOL, [0, 0], _ONE, False, e.indices)
             else:
                 g = _add(g, ext.get(e.relu), e.y)
                 if g is None:
                     continue
                 if e.mask:
-                    g = _aten.threshold_backward(g, e.y, 0)
+                    g = _relu_backward(g, e.y, id(g) not in theirs)
                 g = _aten.convolution_backward(
                     g, e.x, e.weight, None, _ONE, _PAD, _ONE, False, [0, 0], 1, [True, False, False]
                 )[0]
         ctx.tape = None
         return g, None, None, None, None
+
+
+def _relu_backward(g: Tensor, y: Tensor, own: bool) -> Tensor:
+    """``g`` where the ReLU's output ``y`` is positive, else 0: in place when ``g`` is the node's own.
+    A fresh 25 MB tensor (relu1_1 at 512 px) costs its page faults: 5.5 ms against 1.3 in place."""
+    if own:
+        return _aten.threshold_backward.grad_input(g, y, 0, grad_input=g)
+    return _aten.threshold_backward(g, y, 0)
 
 
 def _add(g: Tensor | None, e: Tensor | None, like: Tensor) -> Tensor | None:
