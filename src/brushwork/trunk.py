@@ -7,7 +7,8 @@ fewer passes:
 - a ReLU followed by a max pool (and not itself asked for) is differentiated after the pool, on a
   quarter of the positions: the pool's gradient goes to its window's maximum only, which is
   positive exactly when the pooled value is, so masking there is the same;
-- gradients arriving from the costs are added in place; each layer's saved activations are
+- gradients arriving from the costs are added, and the ReLUs' masks applied, in place (on the
+  node's own tensors: those autograd hands in are only read); each layer's saved activations are
   dropped as soon as the backward pass has gone through it.
 The gradients are the ones autograd computes (``tests/test_trunk.py``); no weight gradients.
 """
