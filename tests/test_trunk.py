@@ -82,20 +82,45 @@ def test_trunk_leaves_no_reference_cycle(net):
         net.set_precision(torch.float32, channels_last=False)
 
 
-def test_trunk_backward_leaves_the_incoming_gradients_as_they_were(net):
-    # The node masks its own gradients in place; those autograd hands it (here relu4_2's, the first
-    # the backward pass masks, already in the activations' dtype and layout) are read, never written.
+@pytest.mark.parametrize(
+    "normalize, layers",
+    [(True, LAYERS), (False, ["pool1", "relu2_1", "pool2"])],  # unscaled pools get autograd's own tensors
+)
+def test_trunk_backward_leaves_the_incoming_gradients_as_they_were(normalize, layers):
+    # The node masks its own gradients in place; those autograd hands it (already in the activations'
+    # dtype and layout, so used as they are) are read, never written: relu4_2's, the first the backward
+    # pass masks, and pool2's and pool1's, masked on the pooled values for the ReLU before each.
+    net = VGG19Features(load_weights(None, "auto"), last="relu4_2", normalize=normalize)
     net.set_precision(torch.bfloat16, channels_last=True)
+    torch.manual_seed(0)
+    x = torch.rand(1, 3, 48, 64, requires_grad=True)
+    acts = net(x, layers)
+    grads = [torch.randn(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) for a in acts.values()]
+    copies = [g.clone() for g in grads]
+    torch.autograd.backward(list(acts.values()), grads)
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    for n, g, copy in zip(acts, grads, copies, strict=True):
+        assert torch.equal(g, copy), n
+        assert (g < 0).any(), n  # values the ReLU's mask would have zeroed
+
+
+def test_trunk_gives_no_gradient_to_outputs_no_cost_reads(net, monkeypatch):
+    # An output no cost reads reaches the backward pass as None, not as zeros that would be copied
+    # into the activations' layout and added; the gradient is the one without that output.
+    net.set_precision(torch.bfloat16, channels_last=True)
+    added = []
+    real_add = trunk._add
+    monkeypatch.setattr(trunk, "_add", lambda g, e, like: (added.append(e is not None), real_add(g, e, like))[1])
     try:
         torch.manual_seed(0)
-        x = torch.rand(1, 3, 48, 64, requires_grad=True)
-        acts = net(x, LAYERS)
-        grads = [torch.randn(a.shape).to(a.dtype).contiguous(memory_format=torch.channels_last) for a in acts.values()]
-        copies = [g.clone() for g in grads]
-        torch.autograd.backward(list(acts.values()), grads)
-        assert x.grad is not None and x.grad.abs().sum() > 0
-        for n, g, copy in zip(acts, grads, copies, strict=True):
-            assert torch.equal(g, copy), n
-            assert (g < 0).any(), n  # values the ReLU's mask would have zeroed
+        x = torch.rand(1, 3, 48, 64)
+        got = []
+        for layers in (["relu1_1", "relu3_1"], ["relu3_1"]):
+            added.clear()
+            xg = x.clone().requires_grad_()
+            net(xg, layers)["relu3_1"].float().sum().backward()
+            assert added.count(True) == 1  # relu3_1's gradient alone
+            got.append(xg.grad)
+        torch.testing.assert_close(got[0], got[1], rtol=0, atol=0)
     finally:
         net.set_precision(torch.float32, channels_last=False)

@@ -98,6 +98,7 @@ class Trunk(torch.autograd.Function):
             for e in tape
         ]
         ctx.wanted = list(wanted)
+        ctx.set_materialize_grads(False)  # an output no cost reads gets None, not zeros to copy and add
         return outs
 
     @staticmethod
