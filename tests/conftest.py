@@ -15,8 +15,11 @@ pytest_plugins = ["studio_helpers"]
 
 
 @pytest.fixture(autouse=True)
-def _threads():
+def _torch_state():
     torch.set_num_threads(2)
+    # Every test draws the same numbers whatever ran before it: an unseeded draw once made a bf16
+    # tolerance test fail 1 run in 12, depending on what the tests before it had drawn.
+    torch.manual_seed(0)
 
 
 @pytest.fixture(scope="session")  # constant paths: module-scoped fixtures may use them too
