@@ -175,7 +175,6 @@ def test_gram_of_bfloat16_adds_its_blocks_in_float32(layout):
 
 
 def test_gram_gradient_of_bfloat16_is_bfloat16_in_its_layout():
-    torch.manual_seed(0)
     a = torch.rand(1, 16, 40, 30).bfloat16().contiguous(memory_format=torch.channels_last).requires_grad_()
     a64 = a.detach().double().requires_grad_()
     W = torch.randn(16, 16, dtype=torch.float64)
